@@ -29,6 +29,9 @@ TEST_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 ifeq ($(SAN),1)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
+ifeq ($(SAN),thread)
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+endif
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
 CFLAGS := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -MMD -MP -I. $(PKG_CFLAGS) $(SANFLAGS)
@@ -43,14 +46,19 @@ MAIN_SRC := server/main.c
 LIB_SRC := $(filter-out $(MAIN_SRC),$(wildcard engine/*.c kernels/*.c scheduler/*.c api/*.c server/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/liblutfuse.a
+# loadgen/ stands alone (talks HTTP to any server); its modules other than
+# main.c form a library the tests link too.
+LOADGEN_SRC := $(wildcard loadgen/*.c)
+LOADGEN_OBJ := $(filter-out $(BUILD)/loadgen/main.o,$(LOADGEN_SRC:%.c=$(BUILD)/%.o))
+LOADGEN_LIB := $(BUILD)/libloadgen.a
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
-TEST_UTIL := $(filter-out $(TEST_SRC) tests/fuzz_%.c,$(wildcard tests/*.c))
+TEST_UTIL := $(filter-out $(TEST_SRC) tests/fuzz_%.c tests/bench_%.c,$(wildcard tests/*.c))
 TEST_UTIL_OBJ := $(TEST_UTIL:%.c=$(BUILD)/%.o)
 
 .SECONDARY:
-.PHONY: all run test test-unit test-asan check-tests bench fuzz-gguf clean deps
-all: $(BUILD)/lutfuse
+.PHONY: all run test test-unit test-asan test-tsan check-tests bench fuzz-gguf fuzz-api clean deps
+all: $(BUILD)/lutfuse $(if $(LOADGEN_SRC),$(BUILD)/lutfuse-loadgen)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -63,7 +71,14 @@ $(LIB): $(LIB_OBJ)
 $(BUILD)/lutfuse: $(BUILD)/server/main.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_UTIL_OBJ) $(LIB)
+$(LOADGEN_LIB): $(LOADGEN_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/lutfuse-loadgen: $(BUILD)/loadgen/main.o $(LOADGEN_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_UTIL_OBJ) $(LIB) $(if $(LOADGEN_OBJ),$(LOADGEN_LIB))
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(LDLIBS)
 
 # ---- running ----
@@ -71,16 +86,19 @@ DEFAULT_MODEL := models/default.gguf
 MODEL ?= $(DEFAULT_MODEL)
 PROMPT ?= Once upon a time
 
+DEFAULT_VOCAB := $(wildcard $(SHARED)/testdata/models/stories260K.gguf)
+
 $(DEFAULT_MODEL): | $(BUILD)/lutfuse
 	@mkdir -p $(@D)
-	$(BUILD)/lutfuse mkmodel --arch bitnet-b1.58 --type TQ2_0 --seed 1 -o $@
+	$(BUILD)/lutfuse mkmodel --arch bitnet-b1.58 --type TQ2_0 --seed 1 \
+		$(if $(DEFAULT_VOCAB),--vocab $(DEFAULT_VOCAB)) -o $@
 
 run: $(BUILD)/lutfuse $(if $(filter $(DEFAULT_MODEL),$(MODEL)),$(DEFAULT_MODEL))
 	$(BUILD)/lutfuse generate -m $(MODEL) -p "$(PROMPT)" -n 64
 
 # ---- tests ----
 # Tests run from the repository root so that ../shared/testdata resolves.
-check-tests: $(TEST_BIN) $(BUILD)/lutfuse
+check-tests: $(TEST_BIN) all
 	@sh scripts/run-tests.sh $(BUILD) $(TEST_BIN)
 
 test-unit: check-tests
@@ -88,10 +106,19 @@ test-unit: check-tests
 test-asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 OPT=-O1 check-tests
 
+# ThreadSanitizer over the multi-threaded modules.
+TSAN_TESTS := test_sched test_threadpool
+test-tsan:
+	@$(MAKE) --no-print-directory BUILD=build/tsan SAN=thread OPT=-O1 \
+		$(TSAN_TESTS:%=build/tsan/tests/%) build/tsan/lutfuse
+	@TEST_FILTER='test_thread_mode' sh scripts/run-tests.sh build/tsan build/tsan/tests/test_sched
+	@sh scripts/run-tests.sh build/tsan build/tsan/tests/test_threadpool
+
 # The closing line of the sanitizer run ("tests: N passed, N failed") ends the output.
 test:
 	@$(MAKE) --no-print-directory test-unit
 	@$(MAKE) --no-print-directory fuzz-gguf
+	@$(MAKE) --no-print-directory test-tsan
 	@$(MAKE) --no-print-directory test-asan
 
 # ---- fuzzing (clang + libFuzzer, bounded time) ----
@@ -103,11 +130,27 @@ $(BUILD)/fuzz/fuzz_gguf: tests/fuzz_gguf.c engine/gguf.c engine/status.c
 fuzz-gguf: $(BUILD)/fuzz/fuzz_gguf $(BUILD)/lutfuse
 	@sh scripts/fuzz.sh $(BUILD) gguf $(FUZZ_SECONDS)
 
+$(BUILD)/fuzz/fuzz_api: tests/fuzz_api.c $(wildcard api/*.c) engine/status.c engine/sampler.c
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) $(shell pkg-config --cflags jansson) -o $@ $^ $(shell pkg-config --libs jansson) -lm
+
+fuzz-api: $(BUILD)/fuzz/fuzz_api
+	@sh scripts/fuzz.sh $(BUILD) api $(FUZZ_SECONDS)
+
 # ---- benchmarks ----
 bench: $(BUILD)/lutfuse
 	@sh scripts/bench.sh $(BUILD)
 
+# Single-thread ternary GEMM kernel benchmark (LUT vs MAD, every ISA); not a
+# test program, so `make test` does not run it. Table on stdout, JSON beside it.
+.PHONY: bench-kernels
+$(BUILD)/bench_kernels: $(BUILD)/tests/bench_kernels.o $(TEST_UTIL_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(LDLIBS)
+
+bench-kernels: $(BUILD)/bench_kernels
+	$(BUILD)/bench_kernels --json $(BUILD)/bench_kernels.json
+
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/server/main.d $(TEST_BIN:=.d) $(TEST_UTIL_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(LOADGEN_OBJ:.o=.d) $(BUILD)/loadgen/main.d $(BUILD)/server/main.d $(TEST_BIN:=.d) $(TEST_UTIL_OBJ:.o=.d)

@@ -37,6 +37,9 @@ enum gguf_vtype {
 
 #define GGUF_MAX_DIMS 4
 #define GGUF_DEFAULT_ALIGNMENT 32
+/* Deepest array-of-arrays nesting the reader accepts (a plain array is depth
+ * 1); deeper files are refused as LF_ERR_FORMAT. */
+#define GGUF_MAX_NESTING 16
 
 /* A borrowed string view. */
 struct gguf_str {
@@ -68,7 +71,9 @@ uint64_t gguf_type_nbytes(uint32_t type, const int64_t *ne, uint32_t n_dims);
 
 /* Open and validate a file. On success *out owns the mapping. On failure
  * returns LF_ERR_IO (cannot open/map) or LF_ERR_FORMAT (bad contents) and
- * writes a one-line message to err. */
+ * writes a one-line message to err; *out is NULL. Versions 3 and 2 (the same
+ * layout) are accepted. A file without tensors may end right after its
+ * metadata (llama.cpp's vocab-only files do). */
 int gguf_open(const char *path, struct gguf **out, char *err, size_t err_len);
 
 /* Same, over a caller's buffer (borrowed; must outlive the handle). Used by
@@ -87,6 +92,7 @@ uint64_t gguf_file_size(const struct gguf *g);
 int64_t gguf_n_kv(const struct gguf *g);
 /* Index of key, or -1 if absent. */
 int64_t gguf_find_key(const struct gguf *g, const char *key);
+/* Key and type of kv i; i must be in [0, gguf_n_kv) (aborts otherwise). */
 struct gguf_str gguf_kv_key(const struct gguf *g, int64_t i);
 enum gguf_vtype gguf_kv_type(const struct gguf *g, int64_t i);
 
@@ -107,14 +113,19 @@ int gguf_get_str(const struct gguf *g, const char *key, struct gguf_str *out);
 int gguf_get_arr(const struct gguf *g, const char *key, enum gguf_vtype *elem_type,
                  uint64_t *count, const void **data);
 /* Fill out[0..count-1] with the strings of a string array (caller allocates
- * count entries). Returns LF_ERR_FORMAT if the array is not of strings. */
+ * count entries). Returns LF_ERR_FORMAT if the array is not of strings,
+ * LF_ERR_INVALID if count exceeds the array's length (a smaller count fills
+ * the first count strings). */
 int gguf_get_arr_strs(const struct gguf *g, const char *key, struct gguf_str *out,
                       uint64_t count);
-/* The raw encoded bytes of value i (for nested arrays and debugging dumps). */
+/* The raw encoded bytes of value i (for nested arrays and debugging dumps):
+ * the value as stored after its u32 type tag, e.g. for an array the element
+ * type, count and elements. LF_ERR_INVALID if i is out of range. */
 int gguf_kv_raw(const struct gguf *g, int64_t i, const void **bytes, uint64_t *len);
 
 /* ---- tensors ---- */
 int64_t gguf_n_tensors(const struct gguf *g);
+/* NULL if i is out of range. */
 const struct gguf_tensor *gguf_tensor_at(const struct gguf *g, int64_t i);
 /* NULL if absent. */
 const struct gguf_tensor *gguf_find_tensor(const struct gguf *g, const char *name);
@@ -122,7 +133,11 @@ const struct gguf_tensor *gguf_find_tensor(const struct gguf *g, const char *nam
 /* ---- writer ----
  * Builds a GGUF v3 file in memory order: add metadata and tensor infos, then
  * write. Tensor data is borrowed until gguf_writer_write returns. Keys are
- * copied. Alignment is general.alignment if set as a u32, else 32. */
+ * copied. Alignment is general.alignment if set as a u32, else 32.
+ * Setters and add_tensor return 0, LF_ERR_NOMEM, or LF_ERR_INVALID for bad
+ * arguments (empty key, NULL data, unknown or mis-shaped tensor type, a
+ * duplicate tensor name, a tensor name over 63 bytes, which ggml refuses).
+ * Setting a key that is already set replaces its value in place. */
 struct gguf_writer;
 
 int gguf_writer_new(struct gguf_writer **out);

@@ -46,7 +46,8 @@ const char *tok_model_name(const struct tok *t);
  * model adds one) and append EOS (if it adds one). parse_special: text of
  * special tokens becomes their ids. Writes up to max_ids ids; *n_ids gets the
  * full count. Returns 0, or LF_ERR_RANGE if the ids did not fit (ids[] holds
- * the first max_ids). */
+ * the first max_ids). LF_ERR_INVALID for texts over 1 GiB, LF_ERR_NOMEM.
+ * Thread-safe: any number of threads may encode with one struct tok. */
 int tok_encode(const struct tok *t, const char *text, size_t len, bool add_special,
                bool parse_special, int32_t *ids, size_t max_ids, size_t *n_ids);
 
@@ -59,10 +60,24 @@ const char *tok_piece(const struct tok *t, int32_t id, bool render_special, size
 /* Raw vocabulary string of id (as stored in the GGUF). NULL if out of range. */
 const char *tok_text(const struct tok *t, int32_t id, size_t *len);
 
+/* Decode ids at once: the concatenated tok_piece bytes (render_special as
+ * there), with the SPM first-piece space rule of tok_stream below. Bytes pass
+ * through unchanged (a cut-off character stays cut off). Writes up to cap
+ * bytes, no NUL; *len gets the full length. Returns 0, LF_ERR_RANGE if it did
+ * not fit (out holds the first cap bytes), LF_ERR_INVALID for an id out of
+ * range. */
+int tok_decode(const struct tok *t, const int32_t *ids, size_t n_ids, bool render_special,
+               char *out, size_t cap, size_t *len);
+
 /* Streaming detokenizer: feed ids one at a time and get back only complete
  * UTF-8 characters; bytes of a split character are held until it completes.
  * For SPM vocabularies the space prefix of the first piece after BOS is
- * dropped (as llama.cpp does when the tokenizer added it). */
+ * dropped (as llama.cpp does when the tokenizer added it): while at_start,
+ * ids that print nothing (BOS, control tokens) leave it set, and the first
+ * piece that prints loses one leading ' ' and clears it. tok_stream_init sets
+ * at_start; to decode a continuation (tokens generated after a prompt) clear
+ * it after init. Output is always valid UTF-8: a byte that cannot belong to a
+ * character is written as U+FFFD at once. Control tokens print nothing. */
 struct tok_stream {
     unsigned char pending[8];
     int n_pending;
@@ -70,10 +85,12 @@ struct tok_stream {
 };
 void tok_stream_init(struct tok_stream *s);
 /* Append the text of `id` to out (cap bytes); returns bytes written, or
- * LF_ERR_RANGE if cap is too small (nothing consumed). */
+ * LF_ERR_RANGE if cap is too small (nothing consumed), LF_ERR_INVALID for an
+ * id out of range. At most 3 * (piece length + 3) bytes are written. */
 int tok_stream_push(const struct tok *t, struct tok_stream *s, int32_t id, char *out,
                     size_t cap);
-/* Flush held bytes at the end of a stream (each invalid byte becomes U+FFFD). */
+/* Flush held bytes at the end of a stream (each invalid byte becomes U+FFFD;
+ * at most 9 bytes). Returns bytes written or LF_ERR_RANGE. */
 int tok_stream_flush(const struct tok *t, struct tok_stream *s, char *out, size_t cap);
 
 #endif

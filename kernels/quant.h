@@ -51,6 +51,7 @@ enum quant_type {
 const char *quant_type_name(enum quant_type t);
 /* Parse a name (case-insensitive); -1 if unknown. */
 int quant_type_from_name(const char *name);
+/* The id written in files (table above); UINT32_MAX for out-of-range. */
 uint32_t quant_type_ggml_id(enum quant_type t);
 /* Elements per block (1 for F32/F16/BF16, 32, 256, 128 for I2_S). */
 int64_t quant_block_elems(enum quant_type t);
@@ -74,6 +75,14 @@ void quant_dequant_row(enum quant_type t, const void *data, int64_t rows, int64_
 void quant_ternary_row(enum quant_type t, const void *data, int64_t rows, int64_t cols,
                        int64_t r, int8_t *w, float *scales);
 int64_t quant_ternary_scale_group(enum quant_type t, int64_t cols);
+
+/* Untrusted-data check for a ternary tensor of quant_tensor_bytes(t, rows,
+ * cols) bytes: 0 if every 2-bit code of TQ2_0/I2_S is 0, 1 or 2 (code 3 is
+ * never written by any quantizer; quant_dequant_row gives it ggml's value 2*d,
+ * quant_ternary_row reads it as +1), LF_ERR_FORMAT if not, LF_ERR_INVALID for
+ * a non-ternary type or bad shape. Every TQ1_0 byte is valid. Scales are not
+ * checked. */
+int quant_ternary_check(enum quant_type t, const void *data, int64_t rows, int64_t cols);
 
 /* Quantize a rows x cols float tensor into dst (quant_tensor_bytes bytes).
  * F32/F16/BF16: rounding to nearest even. Q8_0, Q4_K, Q6_K: ggml's reference

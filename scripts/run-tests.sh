@@ -6,8 +6,8 @@ passed=0; failed=0; broken=""
 for t in "$@"; do
     out=$("$t" 2>&1); rc=$?
     printf '%s\n' "$out"
-    p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
-    f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
+    p=$(printf '%s\n' "$out" | grep -o '\[  PASSED  \] [0-9]*' | awk '{print $NF}' | awk '{s+=$1} END {print s+0}')
+    f=$(printf '%s\n' "$out" | grep -o '\[  FAILED  \] [0-9]*' | awk '{print $NF}' | awk '{s+=$1} END {print s+0}')
     passed=$((passed + p)); failed=$((failed + f))
     if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then failed=$((failed + 1)); broken="$broken $t"; fi
 done

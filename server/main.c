@@ -1,18 +1,42 @@
-/* main.c - the lutfuse command line: flags, wiring, subcommands. */
+/* main.c - the lutfuse command line: pick a subcommand and run it. */
+#include "server/commands.h"
+
 #include <stdio.h>
 #include <string.h>
 
+static const struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"generate", cmd_generate, "generate text from a prompt (streams to stdout)"},
+    {"info", cmd_info, "print a model's architecture, shapes, tensor types and vocabulary"},
+    {"tokenize", cmd_tokenize, "print the token ids of UTF-8 text read from stdin"},
+    {"mkmodel", cmd_mkmodel, "write a synthetic model (random weights) of any shape"},
+    {"quantize", cmd_quantize, "convert a model's weights to TQ1_0, TQ2_0, I2_S, ..."},
+    {"bench", cmd_bench, "measure prefill and batched decode speed on a model"},
+};
+
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: lutfuse COMMAND [options]\n");
+    fprintf(f, "usage: lutfuse COMMAND [options]   (lutfuse COMMAND --help for its options)\n\n"
+               "lutfuse serves ternary and other low-bit LLMs on CPUs.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
     }
-    fprintf(stderr, "lutfuse: unknown command '%s'\n", argv[1]);
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "lutfuse: unknown command '%s' (see lutfuse --help)\n", argv[1]);
     return 2;
 }

@@ -1,0 +1,345 @@
+/* forward.c - the reference forward pass over a fused batch.
+ *
+ * Shapes (R = rows in the batch, E = n_embd, QD = n_head*head_dim,
+ * KVD = n_head_kv*head_dim, F = n_ff):
+ *   x  (R, E)   residual stream          xb (R, max(E,QD,F)) normed input
+ *   q  (R, QD)  k, v (R, KVD)            att (R, QD) attention output
+ *   hb, hb2 (R, F) FFN gate/up           out (R', E) rows that want logits
+ * Each layer: K/V of all rows go into their slots first, then every row
+ * attends over its own sequence's positions 0..pos - so rows of one sequence
+ * can share a call (prefill) and rows of many sequences can too (decode).
+ *
+ * Matmuls: a weight row is dequantized once per call (float path) or unpacked
+ * to trits (int8 path) and then dotted with every row of the batch in a fixed
+ * order, which is what makes results independent of the batch.
+ */
+#include "engine/forward.h"
+
+#include "engine/kv.h"
+#include "engine/model.h"
+#include "engine/status.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fwd {
+    const struct model *m;
+    int32_t max_rows, n_ctx, width; /* width = max(E, QD, F) */
+    float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *out;
+    float *wrow;     /* (width) one dequantized weight row */
+    int8_t *trits;   /* (width) one ternary weight row */
+    float *tscales;  /* (width/256 + 1) its group scales */
+    int8_t *xq;      /* (R, width) int8 activations */
+    float *xs;       /* (R) their scales: x = xq / xs */
+    float *scores;   /* (n_ctx) attention scores of one head */
+};
+
+static int32_t max3(int32_t a, int32_t b, int32_t c)
+{
+    int32_t m = a > b ? a : b;
+    return m > c ? m : c;
+}
+
+int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, struct fwd **out, char *err,
+            size_t err_len)
+{
+    *out = NULL;
+    if (max_rows <= 0 || max_rows > (1 << 20) || n_ctx <= 0)
+        return lf_errf(err, err_len, LF_ERR_INVALID, "bad batch size %d or context %d", max_rows,
+                       n_ctx);
+    const struct model_hparams *hp = &m->hp;
+    struct fwd *f = calloc(1, sizeof *f);
+    if (!f) return LF_ERR_NOMEM;
+    f->m = m;
+    f->max_rows = max_rows;
+    f->n_ctx = n_ctx;
+    const size_t R = (size_t)max_rows, E = (size_t)hp->n_embd, F = (size_t)hp->n_ff;
+    const size_t QD = (size_t)hp->n_head * hp->head_dim, KVD = (size_t)hp->n_head_kv * hp->head_dim;
+    f->width = max3(hp->n_embd, (int32_t)QD, hp->n_ff);
+    const size_t W = (size_t)f->width;
+    f->x = malloc(R * E * sizeof(float));
+    f->xb = malloc(R * W * sizeof(float));
+    f->q = malloc(R * QD * sizeof(float));
+    f->k = malloc(R * KVD * sizeof(float));
+    f->v = malloc(R * KVD * sizeof(float));
+    f->att = malloc(R * QD * sizeof(float));
+    f->hb = malloc(R * F * sizeof(float));
+    f->hb2 = malloc(R * F * sizeof(float));
+    f->out = malloc(R * E * sizeof(float));
+    f->wrow = malloc(W * sizeof(float));
+    f->trits = malloc(W);
+    f->tscales = malloc((W / 256 + 1) * sizeof(float));
+    f->xq = malloc(R * W);
+    f->xs = malloc(R * sizeof(float));
+    f->scores = malloc((size_t)n_ctx * sizeof(float));
+    if (!f->x || !f->xb || !f->q || !f->k || !f->v || !f->att || !f->hb || !f->hb2 || !f->out ||
+        !f->wrow || !f->trits || !f->tscales || !f->xq || !f->xs || !f->scores) {
+        fwd_free(f);
+        return lf_errf(err, err_len, LF_ERR_NOMEM, "cannot allocate forward buffers for %d rows",
+                       max_rows);
+    }
+    *out = f;
+    return 0;
+}
+
+void fwd_free(struct fwd *f)
+{
+    if (!f) return;
+    free(f->x);
+    free(f->xb);
+    free(f->q);
+    free(f->k);
+    free(f->v);
+    free(f->att);
+    free(f->hb);
+    free(f->hb2);
+    free(f->out);
+    free(f->wrow);
+    free(f->trits);
+    free(f->tscales);
+    free(f->xq);
+    free(f->xs);
+    free(f->scores);
+    free(f);
+}
+
+/* ---- building blocks (per row, fixed order) ---- */
+
+/* o = w * x / sqrt(mean(x^2) + eps), as llama2.c and ggml compute it. */
+static void rmsnorm(float *o, const float *x, const float *w, int32_t n, float eps)
+{
+    float ss = 0.0f;
+    for (int32_t j = 0; j < n; j++) ss += x[j] * x[j];
+    ss /= (float)n;
+    ss += eps;
+    ss = 1.0f / sqrtf(ss);
+    for (int32_t j = 0; j < n; j++) o[j] = w[j] * (ss * x[j]);
+}
+
+/* Rotate the first n_rot dims of one head at position pos. NORM pairs
+ * adjacent dims (2i, 2i+1); NEOX pairs (i, i + n_rot/2). */
+static void rope_head(float *h, int32_t pos, const struct model *m)
+{
+    const struct model_hparams *hp = &m->hp;
+    const int32_t half = hp->n_rot / 2;
+    for (int32_t i = 0; i < half; i++) {
+        float freq = 1.0f / powf(hp->rope_base, (float)(2 * i) / (float)hp->n_rot);
+        if (m->rope_freqs) freq /= m->rope_freqs[i];
+        const float val = (float)pos * freq;
+        const float c = cosf(val), s = sinf(val);
+        const int32_t a = hp->rope == MODEL_ROPE_NORM ? 2 * i : i;
+        const int32_t b = hp->rope == MODEL_ROPE_NORM ? 2 * i + 1 : i + half;
+        const float v0 = h[a], v1 = h[b];
+        h[a] = v0 * c - v1 * s;
+        h[b] = v0 * s + v1 * c;
+    }
+}
+
+/* Per-token absmax quantization to int8, as BitNet b1.58 was trained:
+ * xs = 127 / max|x|, q = clamp(round(x * xs), -128, 127). */
+static void quantize_row_i8(const float *x, int32_t n, int8_t *q, float *xs)
+{
+    float amax = 0.0f;
+    for (int32_t j = 0; j < n; j++) amax = fmaxf(amax, fabsf(x[j]));
+    const float s = amax > 1e-5f ? 127.0f / amax : 127.0f / 1e-5f;
+    for (int32_t j = 0; j < n; j++) {
+        float v = nearbyintf(x[j] * s);
+        q[j] = (int8_t)(v > 127.0f ? 127.0f : v < -128.0f ? -128.0f : v);
+    }
+    *xs = s;
+}
+
+/* y[n*ldy + r] = sum_c W[r][c] * x[n*ldx + c] for r in [0, w->rows), n in [0, N).
+ * With int8 = true and a ternary weight: x is quantized per row, products
+ * accumulate in int32 per scale group, and y = (sum_g acc_g * s_g) / xs. */
+static void matmul(struct fwd *f, const struct model_weight *w, const float *x, int32_t ldx,
+                   int32_t N, float *y, int32_t ldy, bool int8)
+{
+    const int64_t K = w->cols;
+    if (int8 && quant_is_ternary(w->type)) {
+        for (int32_t n = 0; n < N; n++)
+            quantize_row_i8(x + (size_t)n * ldx, (int32_t)K, f->xq + (size_t)n * K, &f->xs[n]);
+        const int64_t group = quant_ternary_scale_group(w->type, K);
+        for (int64_t r = 0; r < w->rows; r++) {
+            quant_ternary_row(w->type, w->data, w->rows, K, r, f->trits, f->tscales);
+            for (int32_t n = 0; n < N; n++) {
+                const int8_t *xq = f->xq + (size_t)n * K;
+                /* Runs of groups with the same scale are summed in int32 first,
+                 * so a per-tensor scale gives one exact integer dot product. */
+                float sum = 0.0f;
+                int64_t acc = 0;
+                for (int64_t g0 = 0; g0 < K; g0 += group) {
+                    const float s = f->tscales[g0 / group];
+                    int32_t part = 0;
+                    for (int64_t c = g0; c < g0 + group && c < K; c++) part += f->trits[c] * xq[c];
+                    acc += part;
+                    if (g0 + group >= K || f->tscales[(g0 + group) / group] != s) {
+                        sum += (float)acc * s;
+                        acc = 0;
+                    }
+                }
+                y[(size_t)n * ldy + r] = sum / f->xs[n] * w->scale;
+            }
+        }
+        return;
+    }
+    for (int64_t r = 0; r < w->rows; r++) {
+        quant_dequant_row(w->type, w->data, w->rows, K, r, f->wrow);
+        for (int32_t n = 0; n < N; n++) {
+            const float *xr = x + (size_t)n * ldx;
+            float sum = 0.0f;
+            for (int64_t c = 0; c < K; c++) sum += f->wrow[c] * xr[c];
+            y[(size_t)n * ldy + r] = sum * w->scale;
+        }
+    }
+}
+
+/* One row's attention over its sequence's positions 0..pos, all heads. */
+static void attend(struct fwd *f, const struct kv_cache *kv, int32_t layer, const struct fwd_row *row,
+                   const float *q, float *out)
+{
+    const struct model_hparams *hp = &f->m->hp;
+    const int32_t hd = hp->head_dim, kvd = kv->kv_dim, group = hp->n_head / hp->n_head_kv;
+    const float *K = kv_keys(kv, row->slot, layer);
+    const float *V = kv_values(kv, row->slot, layer);
+    const float inv_sqrt = 1.0f / sqrtf((float)hd);
+    for (int32_t h = 0; h < hp->n_head; h++) {
+        const float *qh = q + (size_t)h * hd;
+        const int32_t kvh = h / group;
+        float maxv = -INFINITY;
+        for (int32_t t = 0; t <= row->pos; t++) {
+            const float *kt = K + (size_t)t * kvd + (size_t)kvh * hd;
+            float s = 0.0f;
+            for (int32_t i = 0; i < hd; i++) s += qh[i] * kt[i];
+            s *= inv_sqrt;
+            f->scores[t] = s;
+            if (s > maxv) maxv = s;
+        }
+        float sum = 0.0f;
+        for (int32_t t = 0; t <= row->pos; t++) {
+            f->scores[t] = expf(f->scores[t] - maxv);
+            sum += f->scores[t];
+        }
+        float *oh = out + (size_t)h * hd;
+        memset(oh, 0, (size_t)hd * sizeof *oh);
+        for (int32_t t = 0; t <= row->pos; t++) {
+            const float a = f->scores[t] / sum;
+            const float *vt = V + (size_t)t * kvd + (size_t)kvh * hd;
+            for (int32_t i = 0; i < hd; i++) oh[i] += a * vt[i];
+        }
+    }
+}
+
+static int check_rows(const struct fwd *f, const struct kv_cache *kv, const struct fwd_row *rows,
+                      int32_t n, int32_t *n_out, char *err, size_t err_len)
+{
+    const struct model_hparams *hp = &f->m->hp;
+    if (n <= 0 || n > f->max_rows)
+        return lf_errf(err, err_len, LF_ERR_INVALID, "batch of %d rows (capacity %d)", n,
+                       f->max_rows);
+    if (kv->n_layer != hp->n_layer || kv->kv_dim != hp->n_head_kv * hp->head_dim ||
+        kv->n_ctx > f->n_ctx)
+        return lf_errf(err, err_len, LF_ERR_INVALID, "KV cache does not match the model");
+    int32_t outs = 0;
+    for (int32_t i = 0; i < n; i++) {
+        const struct fwd_row *r = &rows[i];
+        if (r->slot < 0 || r->slot >= kv->n_slots)
+            return lf_errf(err, err_len, LF_ERR_INVALID, "row %d: slot %d out of range", i, r->slot);
+        if (r->pos < 0 || r->pos >= kv->n_ctx)
+            return lf_errf(err, err_len, LF_ERR_RANGE, "row %d: position %d outside context %d", i,
+                           r->pos, kv->n_ctx);
+        if (r->token < 0 || r->token >= hp->n_vocab)
+            return lf_errf(err, err_len, LF_ERR_INVALID, "row %d: token %d outside vocabulary", i,
+                           r->token);
+        if (r->logits >= 0) outs++;
+    }
+    for (int32_t i = 0; i < n; i++)
+        if (rows[i].logits >= outs)
+            return lf_errf(err, err_len, LF_ERR_INVALID, "row %d: logits index %d >= %d", i,
+                           rows[i].logits, outs);
+    *n_out = outs;
+    return 0;
+}
+
+int fwd_run(struct fwd *f, struct kv_cache *kv, const struct fwd_row *rows, int32_t n_rows,
+            float *logits, char *err, size_t err_len)
+{
+    const struct model *m = f->m;
+    const struct model_hparams *hp = &m->hp;
+    const int32_t E = hp->n_embd, F = hp->n_ff, hd = hp->head_dim;
+    const int32_t QD = hp->n_head * hd, KVD = hp->n_head_kv * hd, W = f->width;
+    const bool i8 = hp->int8_activations;
+    int32_t n_out = 0;
+    int rc = check_rows(f, kv, rows, n_rows, &n_out, err, err_len);
+    if (rc) return rc;
+
+    for (int32_t i = 0; i < n_rows; i++)
+        quant_dequant_row(m->tok_embd.type, m->tok_embd.data, m->tok_embd.rows, E, rows[i].token,
+                          f->x + (size_t)i * E);
+
+    for (int32_t il = 0; il < hp->n_layer; il++) {
+        const struct model_layer *l = &m->layers[il];
+        /* attention */
+        for (int32_t i = 0; i < n_rows; i++)
+            rmsnorm(f->xb + (size_t)i * W, f->x + (size_t)i * E, l->attn_norm, E, hp->rms_eps);
+        matmul(f, &l->wq, f->xb, W, n_rows, f->q, QD, i8);
+        matmul(f, &l->wk, f->xb, W, n_rows, f->k, KVD, i8);
+        matmul(f, &l->wv, f->xb, W, n_rows, f->v, KVD, i8);
+        for (int32_t i = 0; i < n_rows; i++) {
+            const struct fwd_row *r = &rows[i];
+            for (int32_t h = 0; h < hp->n_head; h++) rope_head(f->q + (size_t)i * QD + h * hd, r->pos, m);
+            for (int32_t h = 0; h < hp->n_head_kv; h++)
+                rope_head(f->k + (size_t)i * KVD + h * hd, r->pos, m);
+            memcpy(kv_keys(kv, r->slot, il) + (size_t)r->pos * KVD, f->k + (size_t)i * KVD,
+                   (size_t)KVD * sizeof(float));
+            memcpy(kv_values(kv, r->slot, il) + (size_t)r->pos * KVD, f->v + (size_t)i * KVD,
+                   (size_t)KVD * sizeof(float));
+        }
+        for (int32_t i = 0; i < n_rows; i++)
+            attend(f, kv, il, &rows[i], f->q + (size_t)i * QD, f->att + (size_t)i * QD);
+        const float *att_in = f->att;
+        if (l->attn_sub_norm) {
+            for (int32_t i = 0; i < n_rows; i++)
+                rmsnorm(f->xb + (size_t)i * W, f->att + (size_t)i * QD, l->attn_sub_norm, QD,
+                        hp->rms_eps);
+            att_in = f->xb;
+        }
+        matmul(f, &l->wo, att_in, att_in == f->xb ? W : QD, n_rows, f->out, E, i8);
+        for (size_t j = 0; j < (size_t)n_rows * E; j++) f->x[j] += f->out[j];
+
+        /* feed-forward */
+        for (int32_t i = 0; i < n_rows; i++)
+            rmsnorm(f->xb + (size_t)i * W, f->x + (size_t)i * E, l->ffn_norm, E, hp->rms_eps);
+        matmul(f, &l->w_gate, f->xb, W, n_rows, f->hb, F, i8);
+        matmul(f, &l->w_up, f->xb, W, n_rows, f->hb2, F, i8);
+        for (size_t j = 0; j < (size_t)n_rows * F; j++) {
+            float g = f->hb[j];
+            if (hp->ffn_act == MODEL_FFN_SILU) {
+                g *= 1.0f / (1.0f + expf(-g));
+            } else {
+                g = g > 0.0f ? g * g : 0.0f;
+            }
+            f->hb[j] = g * f->hb2[j];
+        }
+        const float *ffn_in = f->hb;
+        if (l->ffn_sub_norm) {
+            for (int32_t i = 0; i < n_rows; i++)
+                rmsnorm(f->xb + (size_t)i * W, f->hb + (size_t)i * F, l->ffn_sub_norm, F,
+                        hp->rms_eps);
+            ffn_in = f->xb;
+        }
+        matmul(f, &l->w_down, ffn_in, ffn_in == f->xb ? W : F, n_rows, f->out, E, i8);
+        for (size_t j = 0; j < (size_t)n_rows * E; j++) f->x[j] += f->out[j];
+    }
+
+    /* LM head, only for rows that want logits (in logits-index order). */
+    if (n_out == 0) return 0;
+    for (int32_t i = 0; i < n_rows; i++)
+        if (rows[i].logits >= 0)
+            rmsnorm(f->xb + (size_t)rows[i].logits * W, f->x + (size_t)i * E, m->output_norm, E,
+                    hp->rms_eps);
+    matmul(f, &m->output, f->xb, W, n_out, logits, hp->n_vocab, false);
+    return 0;
+}

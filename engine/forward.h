@@ -1,0 +1,47 @@
+/* forward.h - one forward pass over a fused batch of rows.
+ *
+ * A row is (sequence slot, position, token). Rows of different sequences mix
+ * freely in one call; rows of one sequence must come in increasing position
+ * order, and the sequence's earlier positions must already be in its KV slot
+ * (from earlier calls or earlier rows of this call). Logits are computed only
+ * for rows that ask for them (the LM head is the largest matrix).
+ *
+ * Batch invariance: every per-row computation has a fixed summation order,
+ * independent of the batch width and of the row's place in the batch, so a
+ * row's logits are bit-identical however the batch is composed.
+ *
+ * This file is the scalar reference path: plain loops, rows of each weight
+ * dequantized once per call and reused for every token of the batch.
+ */
+#ifndef LF_FORWARD_H
+#define LF_FORWARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct model;
+struct kv_cache;
+
+struct fwd_row {
+    int32_t slot;   /* KV slot of the row's sequence */
+    int32_t pos;    /* position within the sequence, 0-based */
+    int32_t token;  /* input token id */
+    int32_t logits; /* index of this row's output in the logits array, or -1 */
+};
+
+struct fwd;
+
+/* Scratch for batches of up to max_rows rows and contexts up to n_ctx; all
+ * memory of a forward pass is allocated here, none per call. */
+int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, struct fwd **out, char *err,
+            size_t err_len);
+void fwd_free(struct fwd *f);
+
+/* Run the rows through the model, writing K/V of every row into its slot and
+ * logits[row.logits * n_vocab ...] for rows with row.logits >= 0 (indices must
+ * be distinct and < the number of such rows). LF_ERR_INVALID (with a message)
+ * for a bad slot, position, token or row count; nothing is written then. */
+int fwd_run(struct fwd *f, struct kv_cache *kv, const struct fwd_row *rows, int32_t n_rows,
+            float *logits, char *err, size_t err_len);
+
+#endif

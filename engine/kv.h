@@ -1,0 +1,46 @@
+/* kv.h - the KV cache: fixed per-sequence slots allocated once at start.
+ *
+ * Slot s holds keys and values of one sequence for positions 0..n_ctx-1 of
+ * every layer. A batch row reaches its KV through its slot index, so the
+ * scheduler can compact its row tables without ever moving KV data.
+ * Layout per (slot, layer): K then V, each (n_ctx, kv_dim) f32, contiguous over
+ * positions so that one sequence's attention streams one block of memory.
+ */
+#ifndef LF_KV_H
+#define LF_KV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct kv_cache {
+    int32_t n_slots;
+    int32_t n_ctx;
+    int32_t n_layer;
+    int32_t kv_dim; /* n_head_kv * head_dim */
+    float *data;    /* (n_slots, n_layer, 2, n_ctx, kv_dim) */
+};
+
+/* Allocate (zeroed). LF_ERR_INVALID for non-positive sizes, LF_ERR_NOMEM if the
+ * cache does not fit (message gives the byte count). */
+int kv_new(int32_t n_slots, int32_t n_ctx, int32_t n_layer, int32_t kv_dim, struct kv_cache **out,
+           char *err, size_t err_len);
+void kv_free(struct kv_cache *kv);
+
+/* Bytes the cache would take (0 on overflow). */
+uint64_t kv_bytes(int32_t n_slots, int32_t n_ctx, int32_t n_layer, int32_t kv_dim);
+
+/* Copy positions [0, n_pos) of every layer from slot src to slot dst (used to
+ * fork a sequence, e.g. benchmarks decoding many sequences after one prefill). */
+void kv_copy_prefix(struct kv_cache *kv, int32_t src, int32_t dst, int32_t n_pos);
+
+/* Keys (n_ctx, kv_dim) of one slot and layer; values follow at + n_ctx*kv_dim. */
+static inline float *kv_keys(const struct kv_cache *kv, int32_t slot, int32_t layer)
+{
+    return kv->data + (((size_t)slot * kv->n_layer + layer) * 2) * kv->n_ctx * kv->kv_dim;
+}
+static inline float *kv_values(const struct kv_cache *kv, int32_t slot, int32_t layer)
+{
+    return kv_keys(kv, slot, layer) + (size_t)kv->n_ctx * kv->kv_dim;
+}
+
+#endif

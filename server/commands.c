@@ -1,0 +1,656 @@
+/* commands.c - generate, info, tokenize, mkmodel and quantize.
+ *
+ * Thin wiring over engine/: parse flags (every number range-checked, a clear
+ * one-line error and exit code 2 for a bad flag), call the engine, print.
+ */
+#include "server/commands.h"
+
+#include "engine/forward.h"
+#include "engine/gguf.h"
+#include "engine/kv.h"
+#include "engine/mkmodel.h"
+#include "engine/model.h"
+#include "engine/sampler.h"
+#include "engine/status.h"
+#include "engine/tokenizer.h"
+#include "kernels/quant.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- flag helpers ---- */
+
+static int bad_flag(const char *cmd, const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "lutfuse %s: ", cmd);
+    fprintf(stderr, fmt, a, b);
+    fprintf(stderr, " (see lutfuse %s --help)\n", cmd);
+    return 2;
+}
+
+static int parse_i64(const char *cmd, const char *flag, const char *s, int64_t lo, int64_t hi,
+                     int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        char range[64];
+        snprintf(range, sizeof range, "%lld..%lld", (long long)lo, (long long)hi);
+        fprintf(stderr, "lutfuse %s: %s wants an integer in %s, got '%s'\n", cmd, flag, range, s);
+        return 2;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_i32(const char *cmd, const char *flag, const char *s, int32_t lo, int32_t hi,
+                     int32_t *out)
+{
+    int64_t v;
+    int rc = parse_i64(cmd, flag, s, lo, hi, &v);
+    if (!rc) *out = (int32_t)v;
+    return rc;
+}
+
+static int parse_f32(const char *cmd, const char *flag, const char *s, float lo, float hi,
+                     float *out)
+{
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) {
+        fprintf(stderr, "lutfuse %s: %s wants a number in %g..%g, got '%s'\n", cmd, flag, lo, hi, s);
+        return 2;
+    }
+    *out = v;
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- generate ---- */
+
+static void generate_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: lutfuse generate -m FILE [-p TEXT] [-n N] [options]\n\n"
+            "Generate text from a prompt; text streams to stdout, speed goes to stderr.\n\n"
+            "  -m, --model FILE        GGUF model (required)\n"
+            "  -p, --prompt TEXT       prompt (default: empty, i.e. only BOS)\n"
+            "  -n, --n-predict N       tokens to generate (default 128)\n"
+            "      --temp T            temperature; 0 = greedy (default 0.8)\n"
+            "      --top-k K           keep the K most likely tokens; 0 = off (default 40)\n"
+            "      --top-p P           nucleus sampling threshold (default 0.95)\n"
+            "      --min-p P           drop tokens below P x the top probability (default 0.05)\n"
+            "      --repeat-penalty R  penalize the last 64 tokens (default 1.0 = off)\n"
+            "      --seed S            random seed (default: from the clock)\n"
+            "  -c, --ctx N             context length (default: model's, at most 4096)\n"
+            "  -b, --batch N           prompt tokens per forward pass (default 64)\n"
+            "      --ignore-eos        do not stop at end-of-generation tokens\n"
+            "      --ids               print the prompt's and the generated token ids\n"
+            "                          (two space-separated lines) instead of text\n"
+            "  -h, --help              this help\n");
+}
+
+/* Print the ids of arr[0..n) on one line. */
+static void print_ids(const int32_t *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]);
+    printf("\n");
+}
+
+int cmd_generate(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'},   {"prompt", required_argument, 0, 'p'},
+        {"n-predict", required_argument, 0, 'n'}, {"temp", required_argument, 0, 1},
+        {"top-k", required_argument, 0, 2},     {"top-p", required_argument, 0, 3},
+        {"min-p", required_argument, 0, 4},     {"repeat-penalty", required_argument, 0, 5},
+        {"seed", required_argument, 0, 6},      {"ctx", required_argument, 0, 'c'},
+        {"batch", required_argument, 0, 'b'},   {"ignore-eos", no_argument, 0, 7},
+        {"ids", no_argument, 0, 8},             {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *C = "generate", *path = NULL, *prompt = "";
+    int32_t n_predict = 128, n_ctx = 0, n_batch = 64;
+    bool ignore_eos = false, print_ids_only = false, seed_set = false;
+    struct sampler_params sp = sampler_params_default();
+    int64_t seed = 0;
+    int c, rc = 0;
+    while ((c = getopt_long(argc, argv, "m:p:n:c:b:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': path = optarg; break;
+        case 'p': prompt = optarg; break;
+        case 'n': rc = parse_i32(C, "--n-predict", optarg, 0, 1 << 20, &n_predict); break;
+        case 1: rc = parse_f32(C, "--temp", optarg, 0.0f, 100.0f, &sp.temperature); break;
+        case 2: rc = parse_i32(C, "--top-k", optarg, 0, 1 << 24, &sp.top_k); break;
+        case 3: rc = parse_f32(C, "--top-p", optarg, 0.0f, 1.0f, &sp.top_p); break;
+        case 4: rc = parse_f32(C, "--min-p", optarg, 0.0f, 1.0f, &sp.min_p); break;
+        case 5: rc = parse_f32(C, "--repeat-penalty", optarg, 0.01f, 100.0f, &sp.repeat_penalty); break;
+        case 6: rc = parse_i64(C, "--seed", optarg, 0, INT64_MAX, &seed), seed_set = true; break;
+        case 'c': rc = parse_i32(C, "--ctx", optarg, 1, 1 << 20, &n_ctx); break;
+        case 'b': rc = parse_i32(C, "--batch", optarg, 1, 4096, &n_batch); break;
+        case 7: ignore_eos = true; break;
+        case 8: print_ids_only = true; break;
+        case 'h': generate_usage(stdout); return 0;
+        default: generate_usage(stderr); return 2;
+        }
+        if (rc) return rc;
+    }
+    if (optind < argc) return bad_flag(C, "unexpected argument '%s'%s", argv[optind], "");
+    if (!path) return bad_flag(C, "missing -m FILE%s%s", "", "");
+    sp.seed = seed_set ? (uint64_t)seed : (uint64_t)time(NULL);
+    sp.repeat_last_n = 64;
+
+    char err[LF_ERRMSG_LEN] = "";
+    struct model *m = NULL;
+    struct kv_cache *kv = NULL;
+    struct fwd *f = NULL;
+    struct sampler *smp = NULL;
+    int32_t *ids = NULL;
+    float *logits = NULL;
+    int exit_code = 1;
+
+    if ((rc = model_load(path, &m, err, sizeof err))) goto fail;
+    if (n_ctx == 0) n_ctx = m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096;
+    size_t max_ids = (size_t)n_ctx + 1, n_prompt = 0;
+    ids = malloc(max_ids * sizeof *ids);
+    logits = malloc((size_t)m->hp.n_vocab * sizeof *logits);
+    if (!ids || !logits) {
+        rc = lf_errf(err, sizeof err, LF_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    rc = tok_encode(m->tok, prompt, strlen(prompt), true, false, ids, max_ids, &n_prompt);
+    if (rc == LF_ERR_RANGE || n_prompt >= (size_t)n_ctx) {
+        rc = lf_errf(err, sizeof err, LF_ERR_RANGE, "prompt of %zu tokens does not fit context %d",
+                     n_prompt, n_ctx);
+        goto fail;
+    }
+    if (rc) goto fail;
+    if (n_prompt == 0) {
+        rc = lf_errf(err, sizeof err, LF_ERR_INVALID, "empty prompt and the model adds no BOS");
+        goto fail;
+    }
+    if ((rc = kv_new(1, n_ctx, m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, &kv, err,
+                     sizeof err)))
+        goto fail;
+    if ((rc = fwd_new(m, n_batch, n_ctx, &f, err, sizeof err))) goto fail;
+    if ((rc = sampler_params_validate(&sp, err, sizeof err))) goto fail;
+    if ((rc = sampler_new(&sp, m->hp.n_vocab, &smp))) goto fail;
+
+    struct tok_stream ts;
+    tok_stream_init(&ts);
+    char piece[256];
+    if (!print_ids_only) {
+        for (size_t i = 0; i < n_prompt; i++) {
+            int n = tok_stream_push(m->tok, &ts, ids[i], piece, sizeof piece);
+            if (n > 0) fwrite(piece, 1, (size_t)n, stdout);
+        }
+        fflush(stdout);
+    }
+
+    /* Prefill in chunks of n_batch; the last prompt row asks for logits. */
+    struct fwd_row *rows = malloc((size_t)n_batch * sizeof *rows);
+    if (!rows) {
+        rc = LF_ERR_NOMEM;
+        goto fail;
+    }
+    double t0 = now_s();
+    for (size_t i = 0; i < n_prompt; i += (size_t)n_batch) {
+        int32_t n = (int32_t)(n_prompt - i < (size_t)n_batch ? n_prompt - i : (size_t)n_batch);
+        for (int32_t j = 0; j < n; j++) {
+            rows[j] = (struct fwd_row){0, (int32_t)(i + j), ids[i + j], -1};
+            sampler_accept(smp, ids[i + j]);
+        }
+        if (i + (size_t)n == n_prompt) rows[n - 1].logits = 0;
+        if ((rc = fwd_run(f, kv, rows, n, logits, err, sizeof err))) break;
+    }
+    double t1 = now_s();
+    size_t n_gen = 0, pos = n_prompt;
+    while (!rc && n_gen < (size_t)n_predict) {
+        int32_t next = sampler_sample(smp, logits);
+        sampler_accept(smp, next);
+        ids[pos] = next;
+        n_gen++;
+        if (!ignore_eos && tok_is_eog(m->tok, next)) break;
+        if (!print_ids_only) {
+            int n = tok_stream_push(m->tok, &ts, next, piece, sizeof piece);
+            if (n > 0) fwrite(piece, 1, (size_t)n, stdout);
+            fflush(stdout);
+        }
+        if (n_gen == (size_t)n_predict || pos + 1 >= (size_t)n_ctx) break;
+        struct fwd_row row = {0, (int32_t)pos, next, 0};
+        rc = fwd_run(f, kv, &row, 1, logits, err, sizeof err);
+        pos++;
+    }
+    double t2 = now_s();
+    free(rows);
+    if (rc) goto fail;
+    if (print_ids_only) {
+        print_ids(ids, n_prompt);
+        print_ids(ids + n_prompt, n_gen);
+    } else {
+        int n = tok_stream_flush(m->tok, &ts, piece, sizeof piece);
+        if (n > 0) fwrite(piece, 1, (size_t)n, stdout);
+        printf("\n");
+    }
+    fflush(stdout);
+    fprintf(stderr, "lutfuse: prompt %zu tokens in %.3f s (%.1f tok/s), generated %zu tokens in "
+                    "%.3f s (%.1f tok/s)\n",
+            n_prompt, t1 - t0, (double)n_prompt / (t1 - t0 > 0 ? t1 - t0 : 1e-9), n_gen, t2 - t1,
+            n_gen > 1 ? (double)(n_gen - 1) / (t2 - t1 > 0 ? t2 - t1 : 1e-9) : 0.0);
+    exit_code = 0;
+fail:
+    if (exit_code)
+        fprintf(stderr, "lutfuse generate: %s\n", err[0] ? err : lf_strerror(rc));
+    sampler_free(smp);
+    fwd_free(f);
+    kv_free(kv);
+    free(logits);
+    free(ids);
+    model_free(m);
+    return exit_code;
+}
+
+/* ---- info ---- */
+
+static void info_usage(FILE *f)
+{
+    fprintf(f, "usage: lutfuse info -m FILE\n\n"
+               "Print a model's architecture, hyperparameters, tensor types and sizes,\n"
+               "vocabulary and special tokens.\n");
+}
+
+static void print_token(const struct tok *t, const char *label, int32_t id)
+{
+    if (id < 0) return;
+    size_t len;
+    const char *s = tok_text(t, id, &len);
+    printf("  %-6s %d '%.*s'\n", label, id, s ? (int)len : 0, s ? s : "");
+}
+
+int cmd_info(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *path = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+        if (c == 'm') path = optarg;
+        else if (c == 'h') return info_usage(stdout), 0;
+        else return info_usage(stderr), 2;
+    }
+    if (!path || optind < argc) return bad_flag("info", "missing -m FILE%s%s", "", "");
+    char err[LF_ERRMSG_LEN] = "";
+    struct model *m;
+    int rc = model_load(path, &m, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "lutfuse info: %s\n", err[0] ? err : lf_strerror(rc));
+        return 1;
+    }
+    const struct model_hparams *hp = &m->hp;
+    printf("file:          %s (%.1f MiB, GGUF v%u)\n", path,
+           (double)gguf_file_size(m->gguf) / (1 << 20), gguf_version(m->gguf));
+    printf("architecture:  %s%s\n", m->arch_name, hp->int8_activations ? " (int8 activations for ternary matmuls)" : "");
+    printf("hidden:        %d\nlayers:        %d\nheads:         %d (kv %d, head dim %d)\n",
+           hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv, hp->head_dim);
+    printf("ffn:           %d (%s)\n", hp->n_ff, hp->ffn_act == MODEL_FFN_SILU ? "SiLU-gated" : "squared-ReLU-gated");
+    printf("rope:          %s, %d dims, base %g\n", hp->rope == MODEL_ROPE_NORM ? "normal" : "neox",
+           hp->n_rot, hp->rope_base);
+    printf("rms eps:       %g\ncontext:       %d (trained)\n", hp->rms_eps, hp->n_ctx_train);
+    printf("output head:   %s\n", m->tied_output ? "tied to token_embd" : "output.weight");
+
+    /* tensor types: count and bytes per type */
+    uint64_t count[QT_COUNT] = {0}, bytes[QT_COUNT] = {0}, params = 0;
+    for (int64_t i = 0; i < gguf_n_tensors(m->gguf); i++) {
+        const struct gguf_tensor *t = gguf_tensor_at(m->gguf, i);
+        enum quant_type qt;
+        params += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
+        if (model_map_type(t->type, m->id36_is_i2s, "", &qt, NULL, 0) == 0) {
+            count[qt]++;
+            bytes[qt] += t->nbytes;
+        }
+    }
+    printf("tensors:       %lld, %.1f M parameters\n", (long long)gguf_n_tensors(m->gguf),
+           (double)params / 1e6);
+    for (int t = 0; t < QT_COUNT; t++)
+        if (count[t])
+            printf("  %-6s %4llu tensors %10.2f MiB\n", quant_type_name((enum quant_type)t),
+                   (unsigned long long)count[t], (double)bytes[t] / (1 << 20));
+    printf("vocabulary:    %d tokens (%s)\n", tok_n_vocab(m->tok), tok_model_name(m->tok));
+    print_token(m->tok, "bos", tok_bos(m->tok));
+    print_token(m->tok, "eos", tok_eos(m->tok));
+    print_token(m->tok, "eot", tok_eot(m->tok));
+    model_free(m);
+    return 0;
+}
+
+/* ---- tokenize ---- */
+
+static void tokenize_usage(FILE *f)
+{
+    fprintf(f, "usage: lutfuse tokenize -m FILE [--add-special] [--parse-special] < text\n\n"
+               "Read UTF-8 text from stdin and print its token ids, space-separated, on one\n"
+               "line. By default no BOS/EOS is added and special-token text is not parsed.\n"
+               "Works on vocab-only GGUF files.\n");
+}
+
+int cmd_tokenize(int argc, char **argv)
+{
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+                                         {"add-special", no_argument, 0, 1},
+                                         {"parse-special", no_argument, 0, 2},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *path = NULL;
+    bool add_special = false, parse_special = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+        if (c == 'm') path = optarg;
+        else if (c == 1) add_special = true;
+        else if (c == 2) parse_special = true;
+        else if (c == 'h') return tokenize_usage(stdout), 0;
+        else return tokenize_usage(stderr), 2;
+    }
+    if (!path || optind < argc) return bad_flag("tokenize", "missing -m FILE%s%s", "", "");
+
+    /* Read all of stdin. */
+    size_t len = 0, cap = 1 << 16;
+    char *text = malloc(cap);
+    while (text) {
+        size_t n = fread(text + len, 1, cap - len, stdin);
+        len += n;
+        if (len < cap) break;
+        char *nt = cap < (256u << 20) ? realloc(text, cap * 2) : NULL;
+        if (!nt) {
+            free(text);
+            text = NULL;
+            break;
+        }
+        text = nt;
+        cap *= 2;
+    }
+    if (!text) {
+        fprintf(stderr, "lutfuse tokenize: input too large or out of memory\n");
+        return 1;
+    }
+    char err[LF_ERRMSG_LEN] = "";
+    struct gguf *g = NULL;
+    struct tok *t = NULL;
+    int32_t *ids = NULL;
+    int exit_code = 1;
+    int rc = gguf_open(path, &g, err, sizeof err);
+    if (!rc) rc = tok_load(g, &t, err, sizeof err);
+    if (!rc) {
+        size_t max = len + 4, n = 0;
+        ids = malloc(max * sizeof *ids);
+        if (!ids) rc = LF_ERR_NOMEM;
+        else rc = tok_encode(t, text, len, add_special, parse_special, ids, max, &n);
+        if (!rc) {
+            print_ids(ids, n);
+            exit_code = 0;
+        }
+    }
+    if (exit_code) fprintf(stderr, "lutfuse tokenize: %s\n", err[0] ? err : lf_strerror(rc));
+    free(ids);
+    tok_free(t);
+    gguf_close(g);
+    free(text);
+    return exit_code;
+}
+
+/* ---- mkmodel ---- */
+
+static void mkmodel_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: lutfuse mkmodel -o FILE [options]\n\n"
+            "Write a synthetic model with random weights (from --seed). Linear weights are\n"
+            "ternary (absmean), so the same seed gives the same weights in every type.\n\n"
+            "  -o, --output FILE     where to write the GGUF (required)\n"
+            "      --arch A          llama | bitnet-b1.58 | bitnet (default bitnet-b1.58)\n"
+            "      --type T          linear weights: F32 F16 TQ1_0 TQ2_0 I2_S (default TQ2_0)\n"
+            "      --embd-type T     token embedding/output head: F32 F16 BF16 Q8_0 Q4_K Q6_K\n"
+            "                        (default F16)\n"
+            "      --shape S         tiny (hidden 256) | small (1024, 12 layers, 16/4 heads,\n"
+            "                        FFN 2816, vocab 32000) | 2b (BitNet b1.58 2B4T shape)\n"
+            "      --n-embd N --n-layer N --n-head N --n-head-kv N --n-ff N --n-vocab N --ctx N\n"
+            "                        override single dimensions\n"
+            "      --untied          write a separate output.weight (llama and bitnet only)\n"
+            "      --vocab FILE      copy the tokenizer of this GGUF (else a byte vocabulary)\n"
+            "      --seed S          random seed (default 1)\n");
+}
+
+static int parse_type(const char *cmd, const char *flag, const char *s, enum quant_type *out)
+{
+    int t = quant_type_from_name(s);
+    if (t < 0) return bad_flag(cmd, "%s: unknown tensor type '%s'", flag, s);
+    *out = (enum quant_type)t;
+    return 0;
+}
+
+int cmd_mkmodel(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"output", required_argument, 0, 'o'}, {"arch", required_argument, 0, 1},
+        {"type", required_argument, 0, 2},     {"embd-type", required_argument, 0, 3},
+        {"shape", required_argument, 0, 4},    {"n-embd", required_argument, 0, 5},
+        {"n-layer", required_argument, 0, 6},  {"n-head", required_argument, 0, 7},
+        {"n-head-kv", required_argument, 0, 8}, {"n-ff", required_argument, 0, 9},
+        {"n-vocab", required_argument, 0, 10}, {"ctx", required_argument, 0, 11},
+        {"untied", no_argument, 0, 12},        {"vocab", required_argument, 0, 13},
+        {"seed", required_argument, 0, 14},    {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *C = "mkmodel", *out = NULL;
+    struct mkmodel_params p = mkmodel_defaults();
+    int64_t seed;
+    int c, rc = 0;
+    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case 1:
+            if (!strcmp(optarg, "llama")) p.arch = MODEL_ARCH_LLAMA;
+            else if (!strcmp(optarg, "bitnet-b1.58")) p.arch = MODEL_ARCH_BITNET_B158;
+            else if (!strcmp(optarg, "bitnet")) p.arch = MODEL_ARCH_BITNET;
+            else rc = bad_flag(C, "--arch: unknown architecture '%s'%s", optarg, "");
+            break;
+        case 2: rc = parse_type(C, "--type", optarg, &p.wtype); break;
+        case 3: rc = parse_type(C, "--embd-type", optarg, &p.embd_type); break;
+        case 4:
+            if (mkmodel_shape(&p, optarg)) rc = bad_flag(C, "--shape: unknown shape '%s'%s", optarg, "");
+            break;
+        case 5: rc = parse_i32(C, "--n-embd", optarg, 2, 1 << 16, &p.n_embd); break;
+        case 6: rc = parse_i32(C, "--n-layer", optarg, 1, 1024, &p.n_layer); break;
+        case 7: rc = parse_i32(C, "--n-head", optarg, 1, 1024, &p.n_head); break;
+        case 8: rc = parse_i32(C, "--n-head-kv", optarg, 1, 1024, &p.n_head_kv); break;
+        case 9: rc = parse_i32(C, "--n-ff", optarg, 1, 1 << 18, &p.n_ff); break;
+        case 10: rc = parse_i32(C, "--n-vocab", optarg, 1, 1 << 20, &p.n_vocab); break;
+        case 11: rc = parse_i32(C, "--ctx", optarg, 1, 1 << 20, &p.n_ctx); break;
+        case 12: p.tied_output = false; break;
+        case 13: p.vocab_path = optarg; break;
+        case 14: rc = parse_i64(C, "--seed", optarg, 0, INT64_MAX, &seed), p.seed = (uint64_t)seed; break;
+        case 'h': mkmodel_usage(stdout); return 0;
+        default: mkmodel_usage(stderr); return 2;
+        }
+        if (rc) return rc;
+    }
+    if (!out || optind < argc) return bad_flag(C, "missing -o FILE%s%s", "", "");
+    if (p.arch == MODEL_ARCH_BITNET_B158) p.tied_output = true;
+    char err[LF_ERRMSG_LEN] = "";
+    rc = mkmodel_write(&p, out, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "lutfuse mkmodel: %s\n", err[0] ? err : lf_strerror(rc));
+        return 1;
+    }
+    fprintf(stderr, "lutfuse mkmodel: wrote %s (%s, %s, hidden %d, %d layers)\n", out,
+            model_arch_name(p.arch), quant_type_name(p.wtype), p.n_embd, p.n_layer);
+    return 0;
+}
+
+/* ---- quantize ---- */
+
+static void quantize_usage(FILE *f)
+{
+    fprintf(f, "usage: lutfuse quantize IN OUT TYPE [--embd-type T] [--output-type T]\n\n"
+               "Convert the linear weights of IN to TYPE (TQ1_0, TQ2_0, I2_S, Q8_0, F16, ...;\n"
+               "ternary types by BitNet's absmean rule) and write OUT. The embedding and the\n"
+               "output head keep their type unless --embd-type / --output-type is given\n"
+               "(llama.cpp's quantizer writes Q4_K and Q6_K there).\n");
+}
+
+int cmd_quantize(int argc, char **argv)
+{
+    static const struct option opts[] = {{"embd-type", required_argument, 0, 1},
+                                         {"output-type", required_argument, 0, 2},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *C = "quantize";
+    struct mkmodel_quantize_params p = {.embd_type = -1, .output_type = -1};
+    enum quant_type t;
+    int c, rc = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 1) rc = parse_type(C, "--embd-type", optarg, &t), p.embd_type = (int)t;
+        else if (c == 2) rc = parse_type(C, "--output-type", optarg, &t), p.output_type = (int)t;
+        else if (c == 'h') return quantize_usage(stdout), 0;
+        else return quantize_usage(stderr), 2;
+        if (rc) return rc;
+    }
+    if (argc - optind != 3) return quantize_usage(stderr), 2;
+    if ((rc = parse_type(C, "TYPE", argv[optind + 2], &p.wtype))) return rc;
+    char err[LF_ERRMSG_LEN] = "";
+    rc = mkmodel_quantize(argv[optind], argv[optind + 1], &p, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "lutfuse quantize: %s\n", err[0] ? err : lf_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- bench ---- */
+
+static void bench_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: lutfuse bench -m FILE [--prompt P] [--batch N] [--gen G] [--json]\n\n"
+            "Prefill one P-token prompt, then decode G steps with N sequences together\n"
+            "(each with its own context, forked from the prompt). Prints prefill tokens/s,\n"
+            "aggregate decode tokens/s and peak memory. Token ids are synthetic.\n\n"
+            "  -m, --model FILE   GGUF model (required)\n"
+            "      --prompt P     prompt tokens (default 64)\n"
+            "      --batch N      sequences decoding together (default 1)\n"
+            "      --gen G        decode steps (default 16)\n"
+            "      --threads T    compute threads (only 1 until the kernels land)\n"
+            "      --json         one JSON object on stdout instead of text\n");
+}
+
+static long peak_rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1) break;
+    if (f) fclose(f);
+    return kib;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'}, {"prompt", required_argument, 0, 1},
+        {"batch", required_argument, 0, 2},   {"gen", required_argument, 0, 3},
+        {"threads", required_argument, 0, 4}, {"json", no_argument, 0, 5},
+        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+    const char *C = "bench", *path = NULL;
+    int32_t n_prompt = 64, n_batch = 1, n_gen = 16, n_threads = 1;
+    bool json = false;
+    int c, rc = 0;
+    while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': path = optarg; break;
+        case 1: rc = parse_i32(C, "--prompt", optarg, 1, 1 << 16, &n_prompt); break;
+        case 2: rc = parse_i32(C, "--batch", optarg, 1, 1024, &n_batch); break;
+        case 3: rc = parse_i32(C, "--gen", optarg, 1, 1 << 16, &n_gen); break;
+        case 4: rc = parse_i32(C, "--threads", optarg, 1, 1, &n_threads); break;
+        case 5: json = true; break;
+        case 'h': bench_usage(stdout); return 0;
+        default: bench_usage(stderr); return 2;
+        }
+        if (rc) return rc;
+    }
+    if (!path || optind < argc) return bad_flag(C, "missing -m FILE%s%s", "", "");
+    char err[LF_ERRMSG_LEN] = "";
+    struct model *m = NULL;
+    struct kv_cache *kv = NULL;
+    struct fwd *f = NULL;
+    struct fwd_row *rows = NULL;
+    float *logits = NULL;
+    int exit_code = 1;
+    const int32_t n_ctx = n_prompt + n_gen, chunk = n_prompt < 512 ? n_prompt : 512;
+    const int32_t max_rows = chunk > n_batch ? chunk : n_batch;
+    if ((rc = model_load(path, &m, err, sizeof err))) goto fail;
+    if ((rc = kv_new(n_batch, n_ctx, m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, &kv, err,
+                     sizeof err)))
+        goto fail;
+    if ((rc = fwd_new(m, max_rows, n_ctx, &f, err, sizeof err))) goto fail;
+    rows = malloc((size_t)max_rows * sizeof *rows);
+    logits = malloc((size_t)n_batch * m->hp.n_vocab * sizeof *logits);
+    if (!rows || !logits) {
+        rc = lf_errf(err, sizeof err, LF_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    const int32_t V = m->hp.n_vocab;
+    double t0 = now_s();
+    for (int32_t i = 0; i < n_prompt && !rc; i += chunk) {
+        int32_t n = n_prompt - i < chunk ? n_prompt - i : chunk;
+        for (int32_t j = 0; j < n; j++)
+            rows[j] = (struct fwd_row){0, i + j, (int32_t)((uint32_t)(i + j) * 2654435761u % (uint32_t)V), -1};
+        rows[n - 1].logits = i + n == n_prompt ? 0 : -1;
+        rc = fwd_run(f, kv, rows, n, logits, err, sizeof err);
+    }
+    double t1 = now_s();
+    for (int32_t s = 1; s < n_batch; s++) kv_copy_prefix(kv, 0, s, n_prompt);
+    double t2 = now_s();
+    for (int32_t g = 0; g < n_gen && !rc; g++) {
+        for (int32_t s = 0; s < n_batch; s++)
+            rows[s] = (struct fwd_row){s, n_prompt + g, (int32_t)((uint32_t)(s * 7919 + g) % (uint32_t)V), s};
+        rc = fwd_run(f, kv, rows, n_batch, logits, err, sizeof err);
+    }
+    double t3 = now_s();
+    if (rc) goto fail;
+    const double prefill = n_prompt / (t1 - t0), decode = (double)n_batch * n_gen / (t3 - t2);
+    const double rss = peak_rss_kib() / 1024.0, file = (double)gguf_file_size(m->gguf) / (1 << 20);
+    if (json) {
+        printf("{\"model\":\"%s\",\"arch\":\"%s\",\"n_embd\":%d,\"n_layer\":%d,\"threads\":%d,"
+               "\"prompt\":%d,\"batch\":%d,\"gen\":%d,\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,"
+               "\"peak_rss_mib\":%.1f,\"file_mib\":%.1f,\"path\":\"reference\"}\n",
+               path, m->arch_name, m->hp.n_embd, m->hp.n_layer, n_threads, n_prompt, n_batch,
+               n_gen, prefill, decode, rss, file);
+    } else {
+        printf("model %s (%s, hidden %d, %d layers), %d thread, reference path\n", path,
+               m->arch_name, m->hp.n_embd, m->hp.n_layer, n_threads);
+        printf("prefill: %d tokens in %.3f s = %.2f tok/s\n", n_prompt, t1 - t0, prefill);
+        printf("decode:  %d sequences x %d steps in %.3f s = %.2f tok/s aggregate\n", n_batch, n_gen,
+               t3 - t2, decode);
+        printf("memory:  peak RSS %.1f MiB, model file %.1f MiB\n", rss, file);
+    }
+    exit_code = 0;
+fail:
+    if (exit_code) fprintf(stderr, "lutfuse bench: %s\n", err[0] ? err : lf_strerror(rc));
+    free(logits);
+    free(rows);
+    fwd_free(f);
+    kv_free(kv);
+    model_free(m);
+    return exit_code;
+}

@@ -1,0 +1,193 @@
+/* test_cli.c - the lutfuse command line, run as a real process. */
+#include "tests/testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+/* Run `lutfuse ARGS` through sh with stdin from `in` (may be NULL); capture
+ * stdout and stderr into malloc'd strings. Returns the exit code. */
+static int run(const char *args, const char *in, char **out, char **err)
+{
+    char *o = tu_tmp_path("cli.out"), *e = tu_tmp_path("cli.err"), *i = tu_tmp_path("cli.in");
+    FILE *f = fopen(i, "wb");
+    assert_non_null(f);
+    if (in) fputs(in, f);
+    fclose(f);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s %s <'%s' >'%s' 2>'%s'", tu_lutfuse_bin(), args, i, o, e);
+    int st = system(cmd);
+    *out = tu_read_file(o, NULL);
+    *err = tu_read_file(e, NULL);
+    free(o), free(e), free(i);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char *stories(void)
+{
+    return tu_data_path("models/stories260K.gguf");
+}
+
+static void test_generate_ids_match_reference(void **state)
+{
+    (void)state;
+    char *m = stories(), args[1024], *out, *err;
+    snprintf(args, sizeof args, "generate -m %s -p 'Once upon a time' -n 12 --temp 0 --ids", m);
+    assert_int_equal(run(args, NULL, &out, &err), 0);
+    /* prompt ids, then llama2.c's / llama.cpp's first 12 greedy ids */
+    assert_string_equal(out, "1 403 407 261 378\n432 383 286 261 376 298 315 421 395 317 426 338\n");
+    free(out), free(err), free(m);
+}
+
+static void test_generate_text_and_speed_report(void **state)
+{
+    (void)state;
+    char *m = stories(), args[1024], *out, *err;
+    snprintf(args, sizeof args, "generate -m %s -p 'Once upon a time' -n 12 --temp 0", m);
+    assert_int_equal(run(args, NULL, &out, &err), 0);
+    assert_string_equal(out, "Once upon a time, there was a little girl named Lily.\n");
+    assert_non_null(strstr(err, "prompt 5 tokens"));
+    assert_non_null(strstr(err, "generated 12 tokens"));
+    free(out), free(err), free(m);
+}
+
+static void test_tokenize_vocab_only_file(void **state)
+{
+    (void)state;
+    char *v = tu_data_path("tokenizer/ggml-vocab-llama-bpe.gguf"), args[1024], *out, *err;
+    snprintf(args, sizeof args, "tokenize -m %s", v);
+    assert_int_equal(run(args, "Hello world", &out, &err), 0);
+    assert_string_equal(out, "9906 1917\n");
+    free(out), free(err);
+    snprintf(args, sizeof args, "tokenize -m %s --add-special", v);
+    assert_int_equal(run(args, "Hello world", &out, &err), 0);
+    assert_string_equal(out, "128000 9906 1917\n");
+    free(out), free(err);
+    snprintf(args, sizeof args, "tokenize -m %s --parse-special", v);
+    assert_int_equal(run(args, "<|begin_of_text|>Hi", &out, &err), 0);
+    assert_string_equal(out, "128000 13347\n");
+    free(out), free(err), free(v);
+}
+
+static void test_info(void **state)
+{
+    (void)state;
+    char *m = stories(), args[1024], *out, *err;
+    snprintf(args, sizeof args, "info -m %s", m);
+    assert_int_equal(run(args, NULL, &out, &err), 0);
+    assert_non_null(strstr(out, "architecture:  llama\n"));
+    assert_non_null(strstr(out, "hidden:        64\n"));
+    assert_non_null(strstr(out, "heads:         8 (kv 4, head dim 8)\n"));
+    assert_non_null(strstr(out, "F32      48 tensors"));
+    assert_non_null(strstr(out, "vocabulary:    512 tokens (llama)\n"));
+    assert_non_null(strstr(out, "bos    1 '<s>'"));
+    free(out), free(err), free(m);
+}
+
+static void test_bad_flags_and_files(void **state)
+{
+    (void)state;
+    char *m = stories(), args[1024], *out, *err;
+    snprintf(args, sizeof args, "generate -m %s --temp abc", m);
+    assert_int_equal(run(args, NULL, &out, &err), 2);
+    assert_non_null(strstr(err, "--temp wants a number"));
+    free(out), free(err);
+    assert_int_equal(run("generate -p hi", NULL, &out, &err), 2);
+    assert_non_null(strstr(err, "missing -m FILE"));
+    free(out), free(err);
+    assert_int_equal(run("frobnicate", NULL, &out, &err), 2);
+    assert_non_null(strstr(err, "unknown command 'frobnicate'"));
+    free(out), free(err);
+    assert_int_equal(run("generate -m /nonexistent/model.gguf", NULL, &out, &err), 1);
+    assert_non_null(strstr(err, "lutfuse generate: "));
+    assert_non_null(strstr(err, "/nonexistent/model.gguf"));
+    free(out), free(err);
+    /* a truncated model file: one clean line, exit 1 */
+    size_t len;
+    char *bytes = tu_read_file(m, &len);
+    char *cut = tu_tmp_path("truncated.gguf");
+    FILE *f = fopen(cut, "wb");
+    fwrite(bytes, 1, len / 2, f);
+    fclose(f);
+    snprintf(args, sizeof args, "generate -m %s", cut);
+    assert_int_equal(run(args, NULL, &out, &err), 1);
+    assert_non_null(strstr(err, "lutfuse generate: "));
+    assert_non_null(strchr(err, '\n'));
+    assert_int_equal(strchr(err, '\n')[1], 0); /* exactly one line */
+    free(out), free(err), free(bytes), free(cut), free(m);
+}
+
+static void test_help_everywhere(void **state)
+{
+    (void)state;
+    static const char *cmds[] = {"generate", "info", "tokenize", "mkmodel", "quantize", "bench"};
+    char args[256], *out, *err;
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        snprintf(args, sizeof args, "%s --help", cmds[i]);
+        assert_int_equal(run(args, NULL, &out, &err), 0);
+        char want[64];
+        snprintf(want, sizeof want, "usage: lutfuse %s", cmds[i]);
+        assert_non_null(strstr(out, want));
+        free(out), free(err);
+    }
+    assert_int_equal(run("--help", NULL, &out, &err), 0);
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) assert_non_null(strstr(out, cmds[i]));
+    free(out), free(err);
+}
+
+/* mkmodel in two ternary types with one seed -> the same greedy ids; quantize
+ * turns an F32 model into TQ1_0 that info reports. */
+static void test_mkmodel_and_quantize(void **state)
+{
+    (void)state;
+    char *a = tu_tmp_path("m-tq1.gguf"), *b = tu_tmp_path("m-i2s.gguf"), *c = tu_tmp_path("m-f32.gguf");
+    char *d = tu_tmp_path("m-q.gguf"), args[2048], *out, *err, *out2;
+    const char *shape = "--n-embd 256 --n-layer 2 --n-head 4 --n-head-kv 2 --n-ff 512 --seed 3";
+    snprintf(args, sizeof args, "mkmodel %s --type TQ1_0 -o %s", shape, a);
+    assert_int_equal(run(args, NULL, &out, &err), 0), free(out), free(err);
+    snprintf(args, sizeof args, "mkmodel %s --type I2_S -o %s", shape, b);
+    assert_int_equal(run(args, NULL, &out, &err), 0), free(out), free(err);
+    snprintf(args, sizeof args, "generate -m %s -p 'abc' -n 8 --temp 0 --ids", a);
+    assert_int_equal(run(args, NULL, &out, &err), 0), free(err);
+    snprintf(args, sizeof args, "generate -m %s -p 'abc' -n 8 --temp 0 --ids", b);
+    assert_int_equal(run(args, NULL, &out2, &err), 0), free(err);
+    assert_string_equal(out, out2);
+    assert_int_equal((int)strlen(strchr(out, '\n') + 1) > 8, 1);
+    free(out), free(out2);
+    snprintf(args, sizeof args, "mkmodel %s --arch llama --type F32 -o %s", shape, c);
+    assert_int_equal(run(args, NULL, &out, &err), 0), free(out), free(err);
+    snprintf(args, sizeof args, "quantize %s %s TQ1_0 --embd-type Q4_K --output-type Q6_K", c, d);
+    assert_int_equal(run(args, NULL, &out, &err), 0), free(out), free(err);
+    snprintf(args, sizeof args, "info -m %s", d);
+    assert_int_equal(run(args, NULL, &out, &err), 0);
+    assert_non_null(strstr(out, "TQ1_0    14 tensors"));
+    assert_non_null(strstr(out, "Q4_K      1 tensors"));
+    free(out), free(err);
+    /* I2_S into a llama file is declared, so it loads */
+    snprintf(args, sizeof args, "quantize %s %s I2_S", c, d);
+    assert_int_equal(run(args, NULL, &out, &err), 0), free(out), free(err);
+    snprintf(args, sizeof args, "info -m %s", d);
+    assert_int_equal(run(args, NULL, &out, &err), 0);
+    assert_non_null(strstr(out, "I2_S     14 tensors"));
+    free(out), free(err);
+    snprintf(args, sizeof args, "quantize %s %s XYZ", c, d);
+    assert_int_equal(run(args, NULL, &out, &err), 2);
+    assert_non_null(strstr(err, "unknown tensor type 'XYZ'"));
+    free(out), free(err);
+    free(a), free(b), free(c), free(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_generate_ids_match_reference),
+        cmocka_unit_test(test_generate_text_and_speed_report),
+        cmocka_unit_test(test_tokenize_vocab_only_file),
+        cmocka_unit_test(test_info),
+        cmocka_unit_test(test_bad_flags_and_files),
+        cmocka_unit_test(test_help_everywhere),
+        cmocka_unit_test(test_mkmodel_and_quantize),
+    };
+    return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
+}
