@@ -46,7 +46,7 @@ static void test_generate_text_and_speed_report(void **state)
     char *m = stories(), args[1024], *out, *err;
     snprintf(args, sizeof args, "generate -m %s -p 'Once upon a time' -n 12 --temp 0", m);
     assert_int_equal(run(args, NULL, &out, &err), 0);
-    assert_string_equal(out, "Once upon a time, there was a little girl named Lily.\n");
+    assert_string_equal(out, "Once upon a time, there was a little girl named Lily. She\n");
     assert_non_null(strstr(err, "prompt 5 tokens"));
     assert_non_null(strstr(err, "generated 12 tokens"));
     free(out), free(err), free(m);
