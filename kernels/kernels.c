@@ -1,0 +1,130 @@
+/* kernels.c - CPU feature detection and the dispatch table.
+ *
+ * The table starts out holding the reference kernels (a static initializer),
+ * so a program that forgets kern_init() is slow but correct. kern_fill() is
+ * the one place that knows which function implements which entry for which
+ * ISA; a kernel without a SIMD version simply keeps its _ref pointer.
+ */
+#include "kernels/kernels.h"
+
+#include "engine/status.h"
+#include "kernels/vlut.h"
+
+#include <stdlib.h>
+#include <strings.h>
+
+static struct kern_ops kern_table = {
+    .isa = KERN_ISA_REF,
+    .vlut_lut_tables = vlut_lut_tables_ref,
+    .vlut_lut_tile = vlut_lut_tile_ref,
+    .vlut_mad_rows = vlut_mad_rows_ref,
+};
+
+static const char *const isa_names[KERN_ISA_COUNT] = {"ref", "avx2", "avx512"};
+
+bool kern_isa_supported(enum kern_isa isa)
+{
+    __builtin_cpu_init();
+    switch (isa) {
+    case KERN_ISA_REF:
+        return true;
+    case KERN_ISA_AVX2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+               __builtin_cpu_supports("f16c");
+    case KERN_ISA_AVX512:
+        /* The avx512 files are compiled with the AVX2 flags too. BF16 is not
+         * required (Ice Lake has VNNI without it): a kernel that uses BF16
+         * instructions must check __builtin_cpu_supports("avx512bf16") in
+         * kern_fill() and fall back to its AVX2 version. */
+        return kern_isa_supported(KERN_ISA_AVX2) && __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni");
+    case KERN_ISA_COUNT:
+        break;
+    }
+    return false;
+}
+
+enum kern_isa kern_isa_best(void)
+{
+    if (kern_isa_supported(KERN_ISA_AVX512)) return KERN_ISA_AVX512;
+    if (kern_isa_supported(KERN_ISA_AVX2)) return KERN_ISA_AVX2;
+    return KERN_ISA_REF;
+}
+
+const char *kern_isa_name(enum kern_isa isa)
+{
+    if ((int)isa < 0 || isa >= KERN_ISA_COUNT) return "?";
+    return isa_names[isa];
+}
+
+int kern_isa_parse(const char *name, enum kern_isa *out, char *err, size_t err_len)
+{
+    if (name) {
+        for (int i = 0; i < KERN_ISA_COUNT; i++) {
+            if (strcasecmp(name, isa_names[i]) == 0) {
+                *out = (enum kern_isa)i;
+                return 0;
+            }
+        }
+    }
+    return lf_errf(err, err_len, LF_ERR_INVALID, "unknown ISA '%s' (expected ref, avx2 or avx512)",
+                   name ? name : "(null)");
+}
+
+/* Point every entry of t at the versions for `isa`. Entries without a SIMD
+ * version for that ISA keep the next lower one. */
+static void kern_fill(struct kern_ops *t, enum kern_isa isa)
+{
+    t->isa = isa;
+    t->vlut_lut_tables = vlut_lut_tables_ref;
+    t->vlut_lut_tile = vlut_lut_tile_ref;
+    t->vlut_mad_rows = vlut_mad_rows_ref;
+    if (isa >= KERN_ISA_AVX2) {
+        t->vlut_lut_tables = vlut_lut_tables_avx2;
+        t->vlut_lut_tile = vlut_lut_tile_avx2;
+        t->vlut_mad_rows = vlut_mad_rows_avx2;
+    }
+    if (isa >= KERN_ISA_AVX512) {
+        t->vlut_lut_tables = vlut_lut_tables_avx512;
+        t->vlut_lut_tile = vlut_lut_tile_avx512;
+        t->vlut_mad_rows = vlut_mad_rows_avx512;
+    }
+}
+
+int kern_set_isa(enum kern_isa isa, char *err, size_t err_len)
+{
+    if ((int)isa < 0 || isa >= KERN_ISA_COUNT)
+        return lf_errf(err, err_len, LF_ERR_INVALID, "ISA %d out of range", (int)isa);
+    if (!kern_isa_supported(isa))
+        return lf_errf(err, err_len, LF_ERR_UNSUPPORTED, "this CPU does not support ISA %s",
+                       kern_isa_name(isa));
+    kern_fill(&kern_table, isa);
+    return 0;
+}
+
+int kern_init(char *err, size_t err_len)
+{
+    enum kern_isa isa = kern_isa_best();
+    const char *env = getenv("LUTFUSE_ISA");
+    if (env && env[0]) {
+        int rc = kern_isa_parse(env, &isa, err, err_len);
+        if (rc < 0)
+            return lf_errf(err, err_len, rc, "LUTFUSE_ISA='%s' is not ref, avx2 or avx512", env);
+        if (!kern_isa_supported(isa))
+            return lf_errf(err, err_len, LF_ERR_UNSUPPORTED,
+                           "LUTFUSE_ISA=%s but this CPU does not support it (best: %s)", env,
+                           kern_isa_name(kern_isa_best()));
+    }
+    return kern_set_isa(isa, err, err_len);
+}
+
+enum kern_isa kern_isa(void)
+{
+    return kern_table.isa;
+}
+
+const struct kern_ops *kern_ops(void)
+{
+    return &kern_table;
+}

@@ -1,0 +1,77 @@
+/* kernels.h - CPU feature detection and the kernel dispatch table.
+ *
+ * Every SIMD kernel of lutfuse exists in up to three versions: a scalar
+ * reference (the specification, runs anywhere), AVX2 (+FMA, F16C) and AVX-512
+ * (F, BW, VL, DQ, VNNI, BF16). kern_init() looks at the CPU once, honours the
+ * LUTFUSE_ISA environment variable (ref | avx2 | avx512) and fills one table of
+ * function pointers; callers reach kernels only through kern_ops(). The table
+ * is the one piece of global mutable state in kernels/ (STYLE rule 10): it is
+ * written by kern_init()/kern_set_isa() before worker threads start and only
+ * read afterwards. Before kern_init() runs, the table holds the reference
+ * kernels, so nothing ever calls through a NULL pointer.
+ *
+ * Adding a kernel: add a pointer to struct kern_ops (with a shape comment), give
+ * it a _ref version in your module and optional _avx2/_avx512 versions in the
+ * per-ISA files, and add one line per ISA to kern_fill() in kernels.c.
+ */
+#ifndef LF_KERNELS_H
+#define LF_KERNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum kern_isa {
+    KERN_ISA_REF = 0,    /* portable C, baseline x86-64 */
+    KERN_ISA_AVX2 = 1,   /* AVX2 + FMA + F16C */
+    KERN_ISA_AVX512 = 2, /* AVX-512 F/BW/VL/DQ + VNNI (+BF16 where the CPU has it) */
+    KERN_ISA_COUNT
+};
+
+/* The dispatch table. Each pointer's contract is in the header of the module
+ * that implements it (vlut.h for the vlut_ entries). */
+struct kern_ops {
+    enum kern_isa isa;
+
+    /* Vec-LUT: build kt tables of VLUT_CODES rows x VLUT_LANES int16 from
+     * xg[kt * VLUT_G][VLUT_LANES] (see vlut.h). */
+    void (*vlut_lut_tables)(const int16_t *xg, int kt, int16_t *tables);
+    /* Vec-LUT: one K-tile over `rows` output rows (see vlut.h). */
+    void (*vlut_lut_tile)(const uint8_t *codes, int64_t code_stride, int64_t rows, int kt,
+                          const int16_t *tables, int32_t *acc, bool first);
+    /* Multiply-add ternary GEMM over `rows` output rows (see vlut.h). */
+    void (*vlut_mad_rows)(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
+                          const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
+                          int32_t *y, int64_t y_stride);
+};
+
+/* Detect the CPU once and select the ISA: LUTFUSE_ISA if set (and non-empty),
+ * else the best the CPU supports. Returns 0, LF_ERR_INVALID for an unknown
+ * LUTFUSE_ISA name, or LF_ERR_UNSUPPORTED if it names an ISA this CPU lacks
+ * (the table is then left as it was), with a one-line message in err.
+ * Call from main() before any worker thread starts; calling again re-reads
+ * the environment. */
+int kern_init(char *err, size_t err_len);
+
+/* Switch to `isa` (tests run every supported path in one process). Returns 0,
+ * LF_ERR_INVALID for an out-of-range value, LF_ERR_UNSUPPORTED if the CPU lacks
+ * it. Same threading rule as kern_init(). */
+int kern_set_isa(enum kern_isa isa, char *err, size_t err_len);
+
+/* The selected ISA, and whether this CPU can run a given one. */
+enum kern_isa kern_isa(void);
+bool kern_isa_supported(enum kern_isa isa);
+/* The best ISA this CPU supports. */
+enum kern_isa kern_isa_best(void);
+
+/* "ref", "avx2", "avx512"; "?" when out of range. Static. */
+const char *kern_isa_name(enum kern_isa isa);
+
+/* Parse a name as LUTFUSE_ISA accepts it (case-insensitive "ref", "avx2",
+ * "avx512"). Returns 0 and sets *out, or LF_ERR_INVALID with a message. */
+int kern_isa_parse(const char *name, enum kern_isa *out, char *err, size_t err_len);
+
+/* The dispatch table (borrowed, never NULL, valid for the process lifetime). */
+const struct kern_ops *kern_ops(void);
+
+#endif

@@ -1,0 +1,367 @@
+/* vlut.c - ternary GEMM: packing, the drivers, and the scalar reference kernels.
+ *
+ * The problem. y[n][m] = sum_k x[n][k] * w[m][k] with w in {-1,0,+1} and x int8.
+ * There are no multiplications to do, only signed additions; the question is
+ * how to do as few of them as possible per weight-token pair.
+ *
+ * Vec-LUT (wide batches). Take g = VLUT_G = 4 consecutive activations of a
+ * token, x0..x3. Whatever four trits the weights hold there, their dot product
+ * with x0..x3 is one of 3^4 = 81 signed sums, so precompute all 81 once and
+ * replace four multiply-adds by one table lookup. The "Vec" part: make each
+ * table row a vector of VLUT_LANES = 32 int16 lanes, one per token of the
+ * batch. Then one packed weight byte (the base-3 code of 4 trits) selects one
+ * 64-byte table row and one vector add applies those 4 weights to 32 tokens:
+ * 128 weight-token products per instruction, and the cost per token falls as
+ * the batch widens.
+ *
+ *   code c = d0 + 3*d1 + 9*d2 + 27*d3, with d_i = w_i + 1 in {0,1,2};
+ *   T[c][lane] = sum_i (d_i - 1) * x_i[lane].
+ *
+ * Mirror symmetry: negating all four weights maps every digit d to 2 - d, i.e.
+ * c to 80 - c, so T[80 - c] = -T[c] and T[40] = 0. A table build computes rows
+ * 0..40 as P[c % 9] + Q[c / 9] (P: the 9 sums over x0,x1, Q: over x2,x3) and
+ * stores each row twice, once negated.
+ *
+ * Exactness and the flush bound. |x| <= 128 (int8 reaches -128), so
+ * |T[c][lane]| <= 128 * 4 = 512 and a table fits int16. Lookups are summed in
+ * int16 lanes; after L lookups the partial sum is at most 512*L in magnitude,
+ * which is inside int16 while L <= floor(32767 / 512) = 63 = VLUT_FLUSH_LOOKUPS.
+ * So at most 63 lookups are summed before the int16 partials are widened and
+ * added to int32 accumulators (|y| <= 128*K is far from int32 limits for any
+ * real K). K not a multiple of 4: the last code byte is padded with zero
+ * weights (digit 1) and the gathered activations past K are zero, so padding
+ * adds exactly 0. Every intermediate is therefore exact and the result equals
+ * the int64 triple loop bit for bit.
+ *
+ * Tiling. Loop order: N-tiles of 32 tokens (outer) > K-tiles of VLUT_KT = 48
+ * code groups (192 activations) > output rows of this call's range.
+ *  - Per K-tile the driver gathers the tile's activations into xg (int16,
+ *    [activation][lane], zero-padded lanes and K), builds VLUT_KT tables (48 *
+ *    81 * 64 B = 243 KiB, L2-resident; every output row reuses them), then the
+ *    tile kernel streams each row's VLUT_KT code bytes (contiguous inside the
+ *    row-major LUT layout) and does one lookup-add per byte into int16
+ *    accumulators held in registers, flushing once per row per tile to an
+ *    int32 accumulator acc[row][32] in the workspace. VLUT_KT <= 63 makes the
+ *    one flush per tile sufficient. (Why not tables small enough for L1? Then
+ *    the flush - two int32 vector loads, adds and stores per row - comes every
+ *    few lookups and costs more than the L2 misses: tables made artificially
+ *    L1-resident ran only ~5% faster, while KT=4 ran ~25% slower than KT=48.)
+ *  - After the last K-tile the driver transposes acc into y's token-major rows.
+ *  Tables (one build per K-tile) and the flush (one per row per K-tile) are
+ *  the overheads; both shrink relative to the lookups as M grows and as VLUT_KT
+ *  grows. Measured on the development machine (Zen 4, 1 MiB L2) with
+ *  tests/bench_kernels.c: see the numbers next to VLUT_KT and
+ *  VLUT_CROSSOVER_N in vlut.h. The full-tile case is compiled with kt as a
+ *  constant, so each lookup is a byte load, a shift and one vpaddw whose
+ *  displacement holds the group's table offset.
+ *
+ * Multiply-add (narrow batches). With N = 1..a few, a 32-lane table wastes most
+ * of its lanes, so the weights are instead unpacked to bytes u = w + 1 in
+ * {0,1,2} (the MAD layout puts 4 weights 64 apart in one byte so that a shift
+ * and a mask yield 64 consecutive weights) and multiplied with the activations
+ * as unsigned x signed bytes: vpdpbusd (AVX-512 VNNI, 4 products per int32
+ * lane) or vpmaddubsw + vpmaddwd (AVX2). Since sum u*x = sum w*x + sum x, the
+ * driver precomputes xsum[n] = sum_k x[n][k] and subtracts it. vpmaddubsw
+ * saturates its int16 pair sums, but |u*x| <= 2*128 = 256, so a pair is at
+ * most 512 in magnitude; the AVX2 kernel adds the 8 pair vectors of one
+ * 256-weight block in int16 (<= 8*512 = 4096) before widening: no saturation,
+ * no wrap. The activations are copied into zero-padded rows of whole blocks,
+ * so padding weights (code 1) multiply zeros.
+ *
+ * The reference kernels below are the specification: plain loops running the
+ * same algorithms (same tables, same int16 flush rule), checked against a
+ * naive int64 triple loop by tests/test_vlut.c, and the SIMD files are checked
+ * against both.
+ */
+#include "kernels/vlut.h"
+
+#include "engine/status.h"
+#include "kernels/kernels.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+_Static_assert(VLUT_KT <= VLUT_FLUSH_LOOKUPS, "one flush per K-tile must suffice");
+_Static_assert(VLUT_FLUSH_LOOKUPS == 63, "g=4: floor(32767 / 512)");
+_Static_assert(VLUT_LANES * sizeof(int16_t) == 64, "a table row is one cache line");
+
+/* Always-on check for programmer errors (STYLE rule 5). */
+#define VLUT_REQUIRE(cond)                                                                         \
+    do {                                                                                           \
+        if (!(cond)) vlut_fail(#cond, __FILE__, __LINE__);                                         \
+    } while (0)
+
+static void vlut_fail(const char *what, const char *file, int line)
+{
+    fprintf(stderr, "%s:%d: vlut: requirement failed: %s\n", file, line, what);
+    abort();
+}
+
+static size_t round64(size_t n)
+{
+    return (n + 63) & ~(size_t)63;
+}
+
+/* ---------------------------------------------------------------- packing */
+
+int64_t vlut_lut_row_bytes(int64_t K)
+{
+    return (K + VLUT_G - 1) / VLUT_G;
+}
+
+int64_t vlut_mad_row_bytes(int64_t K)
+{
+    return (K + VLUT_MAD_BLOCK - 1) / VLUT_MAD_BLOCK * VLUT_MAD_BLOCK_BYTES;
+}
+
+static bool is_trit(int8_t v)
+{
+    return v >= -1 && v <= 1;
+}
+
+int vlut_pack_lut_row(const int8_t *w, int64_t K, uint8_t *dst)
+{
+    if (K < 1) return LF_ERR_INVALID;
+    int64_t groups = vlut_lut_row_bytes(K);
+    for (int64_t j = 0; j < groups; j++) {
+        int code = 0, place = 1;
+        for (int i = 0; i < VLUT_G; i++) {
+            int64_t k = j * VLUT_G + i;
+            int8_t v = k < K ? w[k] : 0; /* padding: zero weights */
+            if (!is_trit(v)) return LF_ERR_INVALID;
+            code += (v + 1) * place;
+            place *= 3;
+        }
+        dst[j] = (uint8_t)code;
+    }
+    return 0;
+}
+
+int vlut_pack_mad_row(const int8_t *w, int64_t K, uint8_t *dst)
+{
+    if (K < 1) return LF_ERR_INVALID;
+    int64_t blocks = vlut_mad_row_bytes(K) / VLUT_MAD_BLOCK_BYTES;
+    for (int64_t b = 0; b < blocks; b++) {
+        for (int p = 0; p < VLUT_MAD_BLOCK_BYTES; p++) {
+            unsigned byte = 0;
+            for (int i = 0; i < 4; i++) {
+                int64_t k = b * VLUT_MAD_BLOCK + p + 64 * i;
+                int8_t v = k < K ? w[k] : 0;
+                if (!is_trit(v)) return LF_ERR_INVALID;
+                byte |= (unsigned)(v + 1) << (6 - 2 * i);
+            }
+            dst[b * VLUT_MAD_BLOCK_BYTES + p] = (uint8_t)byte;
+        }
+    }
+    return 0;
+}
+
+int vlut_pack(const int8_t *trits, int64_t M, int64_t K, uint8_t *lut_dst, uint8_t *mad_dst)
+{
+    if (M < 1 || K < 1) return LF_ERR_INVALID;
+    int64_t lut_bytes = vlut_lut_row_bytes(K), mad_bytes = vlut_mad_row_bytes(K);
+    for (int64_t m = 0; m < M; m++) {
+        int rc = 0;
+        if (lut_dst && (rc = vlut_pack_lut_row(trits + m * K, K, lut_dst + m * lut_bytes)) < 0)
+            return rc;
+        if (mad_dst && (rc = vlut_pack_mad_row(trits + m * K, K, mad_dst + m * mad_bytes)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* -------------------------------------------------------------- workspace */
+
+/* LUT workspace: tables | xg | acc. */
+#define LUT_TABLES_BYTES ((size_t)VLUT_KT * VLUT_CODES * VLUT_LANES * sizeof(int16_t))
+#define LUT_XG_BYTES ((size_t)VLUT_KT * VLUT_G * VLUT_LANES * sizeof(int16_t))
+
+static size_t lut_ws_size(int64_t rows)
+{
+    return LUT_TABLES_BYTES + LUT_XG_BYTES + round64((size_t)rows * VLUT_LANES * sizeof(int32_t));
+}
+
+/* MAD workspace: xpad[N][blocks*256] | xsum[N]. */
+static size_t mad_ws_size(int64_t N, int64_t K)
+{
+    size_t xs = (size_t)vlut_mad_row_bytes(K) / VLUT_MAD_BLOCK_BYTES * VLUT_MAD_BLOCK;
+    return round64((size_t)N * xs) + round64((size_t)N * sizeof(int32_t));
+}
+
+size_t vlut_workspace_size(int64_t N, int64_t K, int64_t rows)
+{
+    if (N < 1) N = 1;
+    if (K < 1) K = 1;
+    if (rows < 0) rows = 0;
+    size_t a = lut_ws_size(rows), b = mad_ws_size(N, K);
+    return a > b ? a : b;
+}
+
+bool vlut_prefers_lut(int64_t N)
+{
+    return N >= VLUT_CROSSOVER_N;
+}
+
+/* ---------------------------------------------------------------- drivers */
+
+static void check_call(const struct vlut_weights *w, const int8_t *x, int64_t N, const int32_t *y,
+                       int64_t m0, int64_t m1, const void *ws, size_t ws_size)
+{
+    VLUT_REQUIRE(w && x && y && ws);
+    VLUT_REQUIRE(w->rows >= 1 && w->cols >= 1);
+    VLUT_REQUIRE(N >= 1);
+    VLUT_REQUIRE(0 <= m0 && m0 <= m1 && m1 <= w->rows);
+    VLUT_REQUIRE(((uintptr_t)ws & 63) == 0);
+    VLUT_REQUIRE(ws_size >= vlut_workspace_size(N, w->cols, m1 - m0));
+}
+
+void vlut_gemm_lut(const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t *y, int64_t m0,
+                   int64_t m1, void *ws, size_t ws_size)
+{
+    check_call(w, x, N, y, m0, m1, ws, ws_size);
+    VLUT_REQUIRE(w->lut != NULL);
+    const struct kern_ops *ops = kern_ops();
+    const int64_t M = w->rows, K = w->cols, rows = m1 - m0;
+    const int64_t groups = vlut_lut_row_bytes(K);
+    if (rows == 0) return;
+
+    int16_t *tables = ws;                                                     /* [KT][81][32] */
+    int16_t *xg = (int16_t *)((char *)ws + LUT_TABLES_BYTES);                 /* [KT*4][32] */
+    int32_t *acc = (int32_t *)((char *)ws + LUT_TABLES_BYTES + LUT_XG_BYTES); /* [rows][32] */
+    const uint8_t *codes = w->lut + m0 * groups;
+
+    for (int64_t n0 = 0; n0 < N; n0 += VLUT_LANES) {
+        const int nt = N - n0 < VLUT_LANES ? (int)(N - n0) : VLUT_LANES;
+        for (int64_t j0 = 0; j0 < groups; j0 += VLUT_KT) {
+            const int kt = groups - j0 < VLUT_KT ? (int)(groups - j0) : VLUT_KT;
+            /* Gather this tile's activations as int16 [k][lane]; lanes past N
+             * and activations past K stay zero. */
+            const int64_t k0 = j0 * VLUT_G;
+            const int64_t k1 = k0 + kt * VLUT_G < K ? k0 + kt * VLUT_G : K;
+            memset(xg, 0, LUT_XG_BYTES);
+            for (int lane = 0; lane < nt; lane++) {
+                const int8_t *xr = x + (n0 + lane) * K;
+                for (int64_t k = k0; k < k1; k++)
+                    xg[(k - k0) * VLUT_LANES + lane] = xr[k];
+            }
+            ops->vlut_lut_tables(xg, kt, tables);
+            ops->vlut_lut_tile(codes + j0, groups, rows, kt, tables, acc, j0 == 0);
+        }
+        /* acc[row][lane] -> y[token][m] */
+        for (int lane = 0; lane < nt; lane++) {
+            int32_t *yr = y + (n0 + lane) * M + m0;
+            for (int64_t r = 0; r < rows; r++)
+                yr[r] = acc[r * VLUT_LANES + lane];
+        }
+    }
+}
+
+void vlut_gemm_mad(const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t *y, int64_t m0,
+                   int64_t m1, void *ws, size_t ws_size)
+{
+    check_call(w, x, N, y, m0, m1, ws, ws_size);
+    VLUT_REQUIRE(w->mad != NULL);
+    const struct kern_ops *ops = kern_ops();
+    const int64_t M = w->rows, K = w->cols, rows = m1 - m0;
+    const int64_t row_bytes = vlut_mad_row_bytes(K);
+    const int64_t nblocks = row_bytes / VLUT_MAD_BLOCK_BYTES;
+    const int64_t xs = nblocks * VLUT_MAD_BLOCK;
+    if (rows == 0) return;
+
+    int8_t *xpad = ws;                                                   /* [N][xs] */
+    int32_t *xsum = (int32_t *)((char *)ws + round64((size_t)(N * xs))); /* [N] */
+    for (int64_t t = 0; t < N; t++) {
+        const int8_t *xr = x + t * K;
+        int32_t s = 0;
+        for (int64_t k = 0; k < K; k++)
+            s += xr[k];
+        memcpy(xpad + t * xs, xr, (size_t)K);
+        memset(xpad + t * xs + K, 0, (size_t)(xs - K));
+        xsum[t] = s;
+    }
+    ops->vlut_mad_rows(w->mad + m0 * row_bytes, row_bytes, nblocks, rows, xpad, xs, N, xsum, y + m0,
+                       M);
+}
+
+void vlut_gemm(const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t *y, int64_t m0,
+               int64_t m1, void *ws, size_t ws_size)
+{
+    VLUT_REQUIRE(w && (w->lut || w->mad));
+    bool lut = w->lut && (vlut_prefers_lut(N) || !w->mad);
+    if (lut)
+        vlut_gemm_lut(w, x, N, y, m0, m1, ws, ws_size);
+    else
+        vlut_gemm_mad(w, x, N, y, m0, m1, ws, ws_size);
+}
+
+/* ------------------------------------------------------ reference kernels */
+
+void vlut_lut_tables_ref(const int16_t *xg, int kt, int16_t *tables)
+{
+    for (int j = 0; j < kt; j++) {
+        const int16_t *xj = xg + j * VLUT_G * VLUT_LANES;
+        int16_t *tab = tables + j * VLUT_CODES * VLUT_LANES;
+        for (int c = 0; c <= VLUT_CODE_ZERO; c++) {
+            int digit[VLUT_G];
+            for (int i = 0, v = c; i < VLUT_G; i++, v /= 3)
+                digit[i] = v % 3;
+            for (int lane = 0; lane < VLUT_LANES; lane++) {
+                int sum = 0;
+                for (int i = 0; i < VLUT_G; i++)
+                    sum += (digit[i] - 1) * xj[i * VLUT_LANES + lane];
+                tab[c * VLUT_LANES + lane] = (int16_t)sum;
+                tab[(VLUT_CODES - 1 - c) * VLUT_LANES + lane] = (int16_t)-sum; /* mirror */
+            }
+        }
+    }
+}
+
+void vlut_lut_tile_ref(const uint8_t *codes, int64_t code_stride, int64_t rows, int kt,
+                       const int16_t *tables, int32_t *acc, bool first)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const uint8_t *cr = codes + r * code_stride;
+        int32_t *ar = acc + r * VLUT_LANES;
+        int16_t part[VLUT_LANES] = {0};
+        int pending = 0; /* lookups summed in part[] since the last flush */
+        if (first)
+            for (int lane = 0; lane < VLUT_LANES; lane++)
+                ar[lane] = 0;
+        for (int j = 0; j < kt; j++) {
+            const int16_t *row = tables + (j * VLUT_CODES + cr[j]) * VLUT_LANES;
+            for (int lane = 0; lane < VLUT_LANES; lane++)
+                part[lane] = (int16_t)(part[lane] + row[lane]); /* exact: see flush bound */
+            if (++pending == VLUT_FLUSH_LOOKUPS || j == kt - 1) {
+                for (int lane = 0; lane < VLUT_LANES; lane++) {
+                    ar[lane] += part[lane];
+                    part[lane] = 0;
+                }
+                pending = 0;
+            }
+        }
+    }
+}
+
+void vlut_mad_rows_ref(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
+                       const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
+                       int32_t *y, int64_t y_stride)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const uint8_t *cr = codes + r * code_stride;
+        for (int64_t t = 0; t < n; t++) {
+            const int8_t *xt = xpad + t * x_stride;
+            int32_t sum = 0;
+            for (int64_t b = 0; b < nblocks; b++) {
+                for (int p = 0; p < VLUT_MAD_BLOCK_BYTES; p++) {
+                    unsigned byte = cr[b * VLUT_MAD_BLOCK_BYTES + p];
+                    for (int i = 0; i < 4; i++) {
+                        int u = (int)(byte >> (6 - 2 * i)) & 3; /* w + 1 */
+                        sum += u * xt[b * VLUT_MAD_BLOCK + p + 64 * i];
+                    }
+                }
+            }
+            y[t * y_stride + r] = sum - xsum[t];
+        }
+    }
+}

@@ -1,0 +1,142 @@
+/* vlut.h - ternary GEMM: weight packing and the Vec-LUT / multiply-add kernels.
+ *
+ * Computes Y = X . W^T exactly in int32, where W is M x K ternary (trits in
+ * {-1,0,+1}) and X is N x K int8 (one row per token, e.g. absmax-quantized
+ * activations). Scales are the caller's business: this module is integers only.
+ *
+ * Two packed layouts of the same weights (the caller chooses which to build;
+ * vlut_gemm uses whichever the batch width favours among those present):
+ *   LUT  base-3 codes, VLUT_G = 4 weights per byte (81 codes, 2 bits/weight),
+ *        row-major: row m is vlut_lut_row_bytes(K) = ceil(K/4) bytes, byte j
+ *        holding weights 4j..4j+3 as code = sum_i (w[4j+i]+1) * 3^i. Weights
+ *        past K are zeros (digit 1). Feeds the Vec-LUT kernel (wide batches).
+ *   MAD  2-bit codes w+1 in {0,1,2}, in 256-weight blocks of 64 bytes: byte p of
+ *        a block holds weights p, p+64, p+128, p+192 at bit shifts 6, 4, 2, 0.
+ *        Row m is vlut_mad_row_bytes(K) = ceil(K/256)*64 bytes; weights past K
+ *        are zeros. Feeds the multiply-add kernel (narrow batches).
+ * Both layouts together cost 4 bits per weight; either alone, 2.
+ *
+ * Output: y[n*M + m] for n in [0,N), m in [m0,m1) - row-major per token, so a
+ * thread pool splits the output rows [0,M) into ranges and each thread writes
+ * only its own columns of y. The kernels never allocate and take no locks; each
+ * thread passes its own workspace (64-byte aligned, vlut_workspace_size bytes).
+ * The algorithms, the overflow bounds and the tiling are described at the top
+ * of vlut.c.
+ */
+#ifndef LF_VLUT_H
+#define LF_VLUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VLUT_G 4          /* weights per LUT code byte */
+#define VLUT_CODES 81     /* 3^VLUT_G table rows */
+#define VLUT_CODE_ZERO 40 /* code of VLUT_G zero weights (all digits 1) */
+#define VLUT_LANES 32     /* int16 lanes per table row = tokens per N-tile */
+/* Lookups that may be summed in int16 before flushing to int32: a table entry
+ * is a sum of VLUT_G terms x*w with |x| <= 128 (int8 reaches -128) and
+ * |w| <= 1, so |entry| <= 128*VLUT_G = 512, and L lookups stay within int16
+ * while 512*L <= 32767, i.e. L <= floor(32767/512) = 63. */
+#define VLUT_FLUSH_LOOKUPS (32767 / (128 * VLUT_G))
+/* Groups of VLUT_G weights per K-tile (192 activations): the tables of one
+ * K-tile (48 * 81 rows * 64 B = 243 KiB) live in L2, and each output row
+ * flushes its int16 partials once per K-tile. Measured on Zen 4 (N=32,
+ * 2560x2560, best of runs, GMAC/s, avx512 / avx2): KT=4 167/110 (tables in
+ * L1, flush-bound), 8 205/141, 16 229/153, 32 215/157, 48 212/187,
+ * 63 197/183. Must be <= VLUT_FLUSH_LOOKUPS. */
+#define VLUT_KT 48
+#define VLUT_MAD_BLOCK 256      /* weights per MAD block */
+#define VLUT_MAD_BLOCK_BYTES 64 /* bytes per MAD block */
+/* vlut_gemm uses the multiply-add kernel for N < VLUT_CROSSOVER_N and the
+ * Vec-LUT kernel from there on (when both layouts are present). Measured with
+ * `bench_kernels --sweep` (Zen 4, AVX-512, one thread, medians): MAD runs at
+ * ~100-160 GMAC/s whatever N, the LUT at ~200 * N/32 GMAC/s for N <= 32 (a
+ * 32-lane table row costs the same however many lanes are used). At N = 16
+ * they tie (LUT 96-111, MAD 101-113 over the four BitNet-2B shapes); at N = 18
+ * the LUT wins on all four (106-122 vs 100-111). AVX2 crosses a little later
+ * (LUT ~150 at N = 32, MAD ~95). */
+#define VLUT_CROSSOVER_N 18
+
+/* A packed ternary matrix: a borrowed view of caller-owned bytes. Either
+ * layout pointer may be NULL (not built); at least one must be set. */
+struct vlut_weights {
+    int64_t rows;       /* M */
+    int64_t cols;       /* K */
+    const uint8_t *lut; /* M x vlut_lut_row_bytes(K), or NULL */
+    const uint8_t *mad; /* M x vlut_mad_row_bytes(K), or NULL */
+};
+
+/* Bytes of one packed row in each layout (K >= 1). */
+int64_t vlut_lut_row_bytes(int64_t K);
+int64_t vlut_mad_row_bytes(int64_t K);
+
+/* Pack one row of K trits into dst (vlut_lut_row_bytes(K) or
+ * vlut_mad_row_bytes(K) bytes). Returns 0, or LF_ERR_INVALID if a value is not
+ * in {-1,0,1} or K < 1 (dst is then partly written). */
+int vlut_pack_lut_row(const int8_t *w, int64_t K, uint8_t *dst);
+int vlut_pack_mad_row(const int8_t *w, int64_t K, uint8_t *dst);
+
+/* Pack an M x K row-major trit matrix into either or both layouts (a NULL dst
+ * skips that layout). Returns 0 or LF_ERR_INVALID (bad value or shape). */
+int vlut_pack(const int8_t *trits, int64_t M, int64_t K, uint8_t *lut_dst, uint8_t *mad_dst);
+
+/* Workspace bytes for any of the GEMM entry points below at batch width N,
+ * depth K and at most `rows` output rows per call (m1 - m0 <= rows). The
+ * workspace must be 64-byte aligned (aligned_alloc(64, round up to 64)). */
+size_t vlut_workspace_size(int64_t N, int64_t K, int64_t rows);
+
+/* True if vlut_gemm would take the Vec-LUT path for batch width N with both
+ * layouts present. */
+bool vlut_prefers_lut(int64_t N);
+
+/* y[n*M + m] = sum_k x[n*K + k] * W[m][k] for n in [0,N), m in [m0,m1), exact.
+ * x is N x K int8, row-major. Picks the kernel by N (VLUT_CROSSOVER_N) among
+ * the layouts present in w, through the dispatch table (kernels.h). Any thread
+ * may call it concurrently with its own ws and a disjoint [m0,m1). Programmer
+ * errors (0 <= m0 <= m1 <= M violated, N < 1, ws too small or misaligned) abort
+ * with a message. */
+void vlut_gemm(const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t *y, int64_t m0,
+               int64_t m1, void *ws, size_t ws_size);
+/* The same through one kernel; w must hold that kernel's layout. */
+void vlut_gemm_lut(const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t *y, int64_t m0,
+                   int64_t m1, void *ws, size_t ws_size);
+void vlut_gemm_mad(const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t *y, int64_t m0,
+                   int64_t m1, void *ws, size_t ws_size);
+
+/* ---- Per-ISA pieces, called only through kern_ops() (kernels.h). ----
+ *
+ * vlut_lut_tables: xg holds kt groups of VLUT_G activation vectors of
+ *   VLUT_LANES int16 each (xg[(j*VLUT_G + i)*VLUT_LANES + lane] is activation
+ *   4j+i of the tile for token `lane`). Writes tables[j][c][lane] (kt x 81 x
+ *   VLUT_LANES int16, 64-byte aligned) = sum_i (digit_i(c) - 1) * xg[j][i][lane].
+ *   Needs kt <= VLUT_KT.
+ * vlut_lut_tile: for r in [0,rows): acc[r][lane] (+)= sum_{j<kt}
+ *   tables[j][codes[r*code_stride + j]][lane] ("=" when first, "+=" otherwise;
+ *   acc is rows x VLUT_LANES int32, 64-byte aligned). Needs kt <= VLUT_KT and
+ *   kt <= VLUT_FLUSH_LOOKUPS.
+ * vlut_mad_rows: for r in [0,rows), t in [0,n): y[t*y_stride + r] =
+ *   sum over nblocks MAD blocks of code(r,k) * xpad[t*x_stride + k] - xsum[t],
+ *   where codes of row r start at codes + r*code_stride, xpad rows are
+ *   nblocks*256 int8 (64-byte aligned, zero past K) and xsum[t] is the sum of
+ *   token t's activations. */
+void vlut_lut_tables_ref(const int16_t *xg, int kt, int16_t *tables);
+void vlut_lut_tile_ref(const uint8_t *codes, int64_t code_stride, int64_t rows, int kt,
+                       const int16_t *tables, int32_t *acc, bool first);
+void vlut_mad_rows_ref(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
+                       const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
+                       int32_t *y, int64_t y_stride);
+void vlut_lut_tables_avx2(const int16_t *xg, int kt, int16_t *tables);
+void vlut_lut_tile_avx2(const uint8_t *codes, int64_t code_stride, int64_t rows, int kt,
+                        const int16_t *tables, int32_t *acc, bool first);
+void vlut_mad_rows_avx2(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
+                        const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
+                        int32_t *y, int64_t y_stride);
+void vlut_lut_tables_avx512(const int16_t *xg, int kt, int16_t *tables);
+void vlut_lut_tile_avx512(const uint8_t *codes, int64_t code_stride, int64_t rows, int kt,
+                          const int16_t *tables, int32_t *acc, bool first);
+void vlut_mad_rows_avx512(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
+                          const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
+                          int32_t *y, int64_t y_stride);
+
+#endif

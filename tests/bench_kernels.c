@@ -1,0 +1,328 @@
+/* bench_kernels.c - single-thread throughput of the ternary GEMM kernels.
+ *
+ * For the BitNet-2B matrix shapes (M x K = 2560x2560, 640x2560, 6912x2560,
+ * 2560x6912) and batch widths N in {1,2,4,...,128}, times the Vec-LUT and the
+ * multiply-add kernels on every SIMD ISA this CPU supports (the scalar
+ * reference only for N <= 8 on one shape), reports the median of --reps runs
+ * as GMAC/s (weight x token products per second) and ns per token, the LUT/MAD
+ * crossover N per shape, and the LUT figures as a fraction of a rough ceiling:
+ * one 512-bit lookup-add (or two 256-bit ones) per cycle covers VLUT_G * 32 =
+ * 128 products, i.e. 128 * f GMAC/s at f GHz. The weights of one shape (up to
+ * 4.4 MB packed) fit this machine's L3, so these are cache-warm figures, not
+ * memory-bound ones.
+ *
+ *   build/bench_kernels [--reps N] [--json FILE] [--quick]
+ */
+#include "engine/status.h"
+#include "kernels/kernels.h"
+#include "kernels/vlut.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct shape {
+    const char *name;
+    int64_t M, K;
+};
+
+static const struct shape shapes[] = {
+    {"attn_qo 2560x2560", 2560, 2560},
+    {"attn_kv 640x2560", 640, 2560},
+    {"ffn_up 6912x2560", 6912, 2560},
+    {"ffn_down 2560x6912", 2560, 6912},
+};
+#define N_SHAPES (int)(sizeof shapes / sizeof shapes[0])
+static const int64_t widths[] = {1, 2, 4, 8, 16, 32, 64, 128};
+#define N_WIDTHS (int)(sizeof widths / sizeof widths[0])
+#define MAX_N 128
+
+enum kernel { K_LUT, K_MAD };
+static const char *const kernel_name[] = {"lut", "mad"};
+
+struct result {
+    int shape;
+    int64_t N;
+    enum kern_isa isa;
+    enum kernel kernel;
+    double median_s;
+    double min_s;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void cpu_model(char *buf, size_t len)
+{
+    snprintf(buf, len, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) == 0) {
+            char *colon = strchr(line, ':');
+            if (colon) {
+                colon++;
+                while (*colon == ' ' || *colon == '\t')
+                    colon++;
+                colon[strcspn(colon, "\n")] = 0;
+                snprintf(buf, len, "%s", colon);
+            }
+            break;
+        }
+    }
+    fclose(f);
+}
+
+static double gmacs(const struct result *r)
+{
+    const struct shape *s = &shapes[r->shape];
+    return (double)s->M * (double)s->K * (double)r->N / r->median_s * 1e-9;
+}
+
+/* Run r's kernel at r's N reps times after one warm-up; fill median and min. */
+static void time_kernel(const struct vlut_weights *wts, const int8_t *x, int32_t *y, void *ws,
+                        size_t ws_size, int reps, double *times, struct result *r)
+{
+    for (int rep = -1; rep < reps; rep++) {
+        double t0 = now_s();
+        if (r->kernel == K_LUT)
+            vlut_gemm_lut(wts, x, r->N, y, 0, wts->rows, ws, ws_size);
+        else
+            vlut_gemm_mad(wts, x, r->N, y, 0, wts->rows, ws, ws_size);
+        double t = now_s() - t0;
+        if (rep >= 0) times[rep] = t;
+    }
+    qsort(times, (size_t)reps, sizeof *times, cmp_double);
+    r->median_s = times[reps / 2];
+    r->min_s = times[0];
+}
+
+int main(int argc, char **argv)
+{
+    int reps = 5;
+    char err[LF_ERRMSG_LEN];
+    const char *json_path = NULL;
+    int quick = 0;
+    int only_shape = -1;
+    int64_t only_n = 0;
+    int only_isa = -1;
+    int sweep = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
+            reps = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) {
+            json_path = argv[++i];
+        } else if (strcmp(argv[i], "--quick") == 0) {
+            quick = 1;
+        } else if (strcmp(argv[i], "--sweep") == 0) {
+            sweep = 1;
+        } else if (strcmp(argv[i], "--shape") == 0 && i + 1 < argc) {
+            only_shape = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--n") == 0 && i + 1 < argc) {
+            only_n = atoll(argv[++i]);
+        } else if (strcmp(argv[i], "--isa") == 0 && i + 1 < argc) {
+            enum kern_isa parsed;
+            if (kern_isa_parse(argv[++i], &parsed, err, sizeof err) < 0) {
+                fprintf(stderr, "%s\n", err);
+                return 2;
+            }
+            only_isa = (int)parsed;
+        } else {
+            fprintf(stderr,
+                    "usage: %s [--reps N] [--json FILE] [--quick] [--shape 0..%d] [--n N] "
+                    "[--isa ref|avx2|avx512] [--sweep]\n",
+                    argv[0], N_SHAPES - 1);
+            return 2;
+        }
+    }
+    if (reps < 1) reps = 1;
+    if (kern_init(err, sizeof err) < 0) {
+        fprintf(stderr, "kern_init: %s\n", err);
+        return 1;
+    }
+    const enum kern_isa best = kern_isa();
+    char model[256];
+    cpu_model(model, sizeof model);
+    printf("machine: %s; best ISA %s; single thread; median of %d runs\n", model,
+           kern_isa_name(best), reps);
+    printf("VLUT_KT=%d groups, VLUT_LANES=%d, VLUT_CROSSOVER_N=%d\n", VLUT_KT, VLUT_LANES,
+           VLUT_CROSSOVER_N);
+
+    struct result *results = calloc(N_SHAPES * N_WIDTHS * KERN_ISA_COUNT * 2, sizeof *results);
+    int n_results = 0;
+    double *times = calloc((size_t)reps, sizeof *times);
+    if (!results || !times) return 1;
+
+    for (int si = 0; si < N_SHAPES; si++) {
+        if (only_shape >= 0 && si != only_shape) continue;
+        const struct shape *s = &shapes[si];
+        const int64_t M = s->M, K = s->K;
+        int8_t *w = malloc((size_t)(M * K));
+        int8_t *x = malloc((size_t)(MAX_N * K));
+        uint8_t *lut = malloc((size_t)(M * vlut_lut_row_bytes(K)));
+        uint8_t *mad = malloc((size_t)(M * vlut_mad_row_bytes(K)));
+        int32_t *y = malloc((size_t)(MAX_N * M) * sizeof(int32_t));
+        size_t ws_size = (vlut_workspace_size(MAX_N, K, M) + 63) & ~(size_t)63;
+        void *ws = aligned_alloc(64, ws_size);
+        if (!w || !x || !lut || !mad || !y || !ws) return 1;
+        uint64_t r = 0x9E3779B97F4A7C15ULL + (uint64_t)si;
+        for (int64_t i = 0; i < M * K; i++) {
+            r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+            w[i] = (int8_t)((int)(r >> 33) % 3 - 1);
+        }
+        for (int64_t i = 0; i < MAX_N * K; i++) {
+            r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+            x[i] = (int8_t)(r >> 56);
+        }
+        if (vlut_pack(w, M, K, lut, mad) < 0) return 1;
+        const struct vlut_weights wts = {.rows = M, .cols = K, .lut = lut, .mad = mad};
+
+        for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {
+            if (!kern_isa_supported((enum kern_isa)isa)) continue;
+            if (only_isa >= 0 && isa != only_isa) continue;
+            if (kern_set_isa((enum kern_isa)isa, err, sizeof err) < 0) return 1;
+            for (int wi = 0; wi < N_WIDTHS; wi++) {
+                const int64_t N = widths[wi];
+                if (isa == KERN_ISA_REF && (si != 1 || N > 8 || quick)) continue;
+                if (quick && si != 0) continue;
+                if (only_n > 0 && N != only_n) continue;
+                for (int k = K_LUT; k <= K_MAD; k++) {
+                    struct result *res = &results[n_results++];
+                    *res = (struct result){
+                        .shape = si, .N = N, .isa = (enum kern_isa)isa, .kernel = (enum kernel)k};
+                    time_kernel(&wts, x, y, ws, ws_size, reps, times, res);
+                    printf("%-20s N=%-4lld %-6s %-3s %9.2f GMAC/s %12.0f ns/token  (best run "
+                           "%.2f GMAC/s)\n",
+                           s->name, (long long)N, kern_isa_name((enum kern_isa)isa), kernel_name[k],
+                           gmacs(res), res->median_s * 1e9 / (double)N,
+                           gmacs(res) * res->median_s / res->min_s);
+                    fflush(stdout);
+                }
+            }
+        }
+        if (sweep) {
+            /* Fine crossover sweep on the best ISA: N = 8, 10, ..., 40. */
+            kern_set_isa(best, err, sizeof err);
+            printf("crossover sweep %s on %s:\n", s->name, kern_isa_name(best));
+            for (int64_t N = 8; N <= 40; N += 2) {
+                struct result l = {.shape = si, .N = N, .isa = best, .kernel = K_LUT};
+                struct result m = {.shape = si, .N = N, .isa = best, .kernel = K_MAD};
+                time_kernel(&wts, x, y, ws, ws_size, reps, times, &l);
+                time_kernel(&wts, x, y, ws, ws_size, reps, times, &m);
+                printf("  N=%-3lld lut %7.2f  mad %7.2f GMAC/s (medians)  %s\n", (long long)N,
+                       gmacs(&l), gmacs(&m), l.median_s < m.median_s ? "lut faster" : "mad faster");
+                fflush(stdout);
+            }
+        }
+        free(ws);
+        free(y);
+        free(mad);
+        free(lut);
+        free(x);
+        free(w);
+    }
+    kern_set_isa(best, err, sizeof err);
+
+    /* Summary table: GMAC/s per shape and N, columns isa/kernel. */
+    printf("\nGMAC/s (single thread)\n%-20s %5s", "shape", "N");
+    for (int isa = 0; isa < KERN_ISA_COUNT; isa++)
+        for (int k = 0; k < 2; k++)
+            printf(" %7s-%s", kern_isa_name((enum kern_isa)isa), kernel_name[k]);
+    printf("\n");
+    for (int si = 0; si < N_SHAPES; si++)
+        for (int wi = 0; wi < N_WIDTHS; wi++) {
+            int any = 0;
+            for (int i = 0; i < n_results; i++)
+                any |= results[i].shape == si && results[i].N == widths[wi];
+            if (!any) continue;
+            printf("%-20s %5lld", shapes[si].name, (long long)widths[wi]);
+            for (int isa = 0; isa < KERN_ISA_COUNT; isa++)
+                for (int k = 0; k < 2; k++) {
+                    const struct result *hit = NULL;
+                    for (int i = 0; i < n_results; i++)
+                        if (results[i].shape == si && results[i].N == widths[wi] &&
+                            results[i].isa == (enum kern_isa)isa &&
+                            results[i].kernel == (enum kernel)k)
+                            hit = &results[i];
+                    if (hit)
+                        printf(" %11.2f", gmacs(hit));
+                    else
+                        printf(" %11s", "-");
+                }
+            printf("\n");
+        }
+
+    /* Crossover on the best ISA: smallest N from which LUT beats MAD. */
+    printf("\nLUT/MAD crossover on %s (smallest N of the list above where LUT is faster; "
+           "--sweep steps N by 2):\n",
+           kern_isa_name(best));
+    for (int si = 0; si < N_SHAPES; si++) {
+        int64_t cross = -1;
+        for (int wi = 0; wi < N_WIDTHS && cross < 0; wi++) {
+            const struct result *l = NULL, *m = NULL;
+            for (int i = 0; i < n_results; i++) {
+                const struct result *q = &results[i];
+                if (q->shape != si || q->N != widths[wi] || q->isa != best) continue;
+                if (q->kernel == K_LUT) l = q;
+                if (q->kernel == K_MAD) m = q;
+            }
+            if (l && m && l->median_s < m->median_s) cross = widths[wi];
+        }
+        if (cross > 0)
+            printf("  %-20s N >= %lld\n", shapes[si].name, (long long)cross);
+        else
+            printf("  %-20s none in the sweep\n", shapes[si].name);
+    }
+
+    /* Fraction of the lookup-add ceiling (128 products/cycle) for LUT at N >= 32. */
+    printf("\nLUT vs ceiling of %d products/cycle (%.0f..%.0f GMAC/s at 2.6..3.7 GHz):\n",
+           VLUT_G * 32, VLUT_G * 32 * 2.6, VLUT_G * 32 * 3.7);
+    for (int i = 0; i < n_results; i++) {
+        const struct result *q = &results[i];
+        if (q->kernel != K_LUT || q->N < 32 || q->isa == KERN_ISA_REF) continue;
+        printf("  %-20s N=%-4lld %-6s %7.2f GMAC/s = %4.1f%%..%4.1f%%\n", shapes[q->shape].name,
+               (long long)q->N, kern_isa_name(q->isa), gmacs(q),
+               100.0 * gmacs(q) / (VLUT_G * 32 * 3.7), 100.0 * gmacs(q) / (VLUT_G * 32 * 2.6));
+    }
+
+    if (json_path) {
+        FILE *f = fopen(json_path, "w");
+        if (!f) {
+            fprintf(stderr, "cannot write %s\n", json_path);
+            return 1;
+        }
+        fprintf(f,
+                "{\n  \"machine\": \"%s\",\n  \"best_isa\": \"%s\",\n  \"threads\": 1,\n"
+                "  \"reps\": %d,\n  \"vlut_kt\": %d,\n  \"crossover_n\": %d,\n  \"results\": [\n",
+                model, kern_isa_name(best), reps, VLUT_KT, VLUT_CROSSOVER_N);
+        for (int i = 0; i < n_results; i++) {
+            const struct result *q = &results[i];
+            fprintf(
+                f,
+                "    {\"shape\": \"%s\", \"M\": %lld, \"K\": %lld, \"N\": %lld, \"isa\": \"%s\", "
+                "\"kernel\": \"%s\", \"median_ns\": %.0f, \"gmac_per_s\": %.3f, "
+                "\"ns_per_token\": %.0f}%s\n",
+                shapes[q->shape].name, (long long)shapes[q->shape].M, (long long)shapes[q->shape].K,
+                (long long)q->N, kern_isa_name(q->isa), kernel_name[q->kernel], q->median_s * 1e9,
+                gmacs(q), q->median_s * 1e9 / (double)q->N, i + 1 < n_results ? "," : "");
+        }
+        fprintf(f, "  ]\n}\n");
+        fclose(f);
+        printf("\nwrote %s\n", json_path);
+    }
+    free(times);
+    free(results);
+    return 0;
+}

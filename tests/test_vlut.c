@@ -1,0 +1,511 @@
+/* test_vlut.c - ternary GEMM: packing, ISA selection, and bit-exactness of every
+ * kernel on every ISA this CPU runs, against a naive int64 triple loop.
+ *
+ * Shapes: K in {3,4,5,255,256,257,640,2560,6912,6913} (around g=4, the 256-weight
+ * MAD block and the K-tile of 32 groups, and BitNet-2B's 2560/6912). For
+ * M in {1,15,16,17} every N in 1..70 runs on the SIMD paths; for M in
+ * {640,2560} a spread of N. The scalar reference ISA, being slow, runs fewer
+ * (see check_shape; it is itself the spec the SIMD code mirrors, and the
+ * naive loop checks it too). One X of 70 tokens serves every
+ * N: the result for N tokens is the first N rows of the result for 70.
+ */
+#include "tests/testutil.h"
+
+#include "engine/status.h"
+#include "kernels/kernels.h"
+#include "kernels/vlut.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_N 70
+
+static const int64_t k_list[] = {3, 4, 5, 255, 256, 257, 640, 2560, 6912, 6913};
+#define N_K (sizeof k_list / sizeof k_list[0])
+static const int64_t n_spread[] = {1, 2, 3, 7, 31, 32, 33, 63, 64, 65, 70};
+#define N_SPREAD (sizeof n_spread / sizeof n_spread[0])
+
+/* ------------------------------------------------------------ helpers */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    /* xorshift64* */
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 0x2545F4914F6CDD1DULL;
+}
+
+static void fill_trits(int8_t *w, int64_t n, uint64_t seed)
+{
+    uint64_t s = seed | 1;
+    for (int64_t i = 0; i < n; i++)
+        w[i] = (int8_t)((int)(rng_next(&s) >> 33) % 3 - 1);
+}
+
+static void fill_acts(int8_t *x, int64_t n, uint64_t seed)
+{
+    uint64_t s = seed | 1;
+    for (int64_t i = 0; i < n; i++)
+        x[i] = (int8_t)(rng_next(&s) >> 56); /* full -128..127 */
+}
+
+/* The specification of the whole module: y[n][m] = sum_k x[n][k] * w[m][k] in
+ * int64, checked to fit int32. Its indexing is trivially in bounds, so it is
+ * left out of AddressSanitizer's checks to keep the ASan run short. */
+__attribute__((no_sanitize_address)) static void
+naive_gemm(const int8_t *w, const int8_t *x, int64_t M, int64_t K, int64_t N, int32_t *y)
+{
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t m = 0; m < M; m++) {
+            int64_t s = 0;
+            for (int64_t k = 0; k < K; k++)
+                s += (int64_t)x[n * K + k] * w[m * K + k];
+            assert_true(s >= INT32_MIN && s <= INT32_MAX);
+            y[n * M + m] = (int32_t)s;
+        }
+}
+
+/* A packed matrix with both layouts, owning its bytes. */
+struct packed {
+    struct vlut_weights w;
+    uint8_t *lut, *mad;
+};
+
+static void pack_both(struct packed *p, const int8_t *trits, int64_t M, int64_t K)
+{
+    p->lut = malloc((size_t)(M * vlut_lut_row_bytes(K)));
+    p->mad = malloc((size_t)(M * vlut_mad_row_bytes(K)));
+    assert_non_null(p->lut);
+    assert_non_null(p->mad);
+    assert_int_equal(vlut_pack(trits, M, K, p->lut, p->mad), 0);
+    p->w = (struct vlut_weights){.rows = M, .cols = K, .lut = p->lut, .mad = p->mad};
+}
+
+static void packed_free(struct packed *p)
+{
+    free(p->lut);
+    free(p->mad);
+}
+
+struct wsbuf {
+    void *p;
+    size_t size;
+};
+
+static void ws_alloc(struct wsbuf *ws, int64_t N, int64_t K, int64_t rows)
+{
+    ws->size = (vlut_workspace_size(N, K, rows) + 63) & ~(size_t)63;
+    ws->p = aligned_alloc(64, ws->size);
+    assert_non_null(ws->p);
+}
+
+enum which { USE_LUT, USE_MAD, USE_GEMM };
+static const char *const which_name[] = {"lut", "mad", "gemm"};
+
+static void run(enum which k, const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t *y,
+                int64_t m0, int64_t m1, const struct wsbuf *ws)
+{
+    switch (k) {
+    case USE_LUT:
+        vlut_gemm_lut(w, x, N, y, m0, m1, ws->p, ws->size);
+        break;
+    case USE_MAD:
+        vlut_gemm_mad(w, x, N, y, m0, m1, ws->p, ws->size);
+        break;
+    case USE_GEMM:
+        vlut_gemm(w, x, N, y, m0, m1, ws->p, ws->size);
+        break;
+    }
+}
+
+/* Compare the first N rows; on mismatch say where, then fail. */
+static void expect_equal(const int32_t *got, const int32_t *want, int64_t N, int64_t M,
+                         const char *what, int64_t K)
+{
+    for (int64_t i = 0; i < N * M; i++) {
+        if (got[i] != want[i]) {
+            print_error("%s isa=%s M=%lld K=%lld N=%lld: y[n=%lld][m=%lld] = %d, want %d\n", what,
+                        kern_isa_name(kern_isa()), (long long)M, (long long)K, (long long)N,
+                        (long long)(i / M), (long long)(i % M), got[i], want[i]);
+            fail();
+        }
+    }
+}
+
+static void set_isa(enum kern_isa isa)
+{
+    char err[LF_ERRMSG_LEN];
+    assert_int_equal(kern_set_isa(isa, err, sizeof err), 0);
+}
+
+/* For one (M, K): random W and X, the naive result for 70 tokens, then every
+ * supported ISA x {lut, mad} x the chosen N values. */
+static void check_shape(int64_t M, int64_t K, bool every_n, bool ref_small)
+{
+    int8_t *w = malloc((size_t)(M * K));
+    int8_t *x = malloc((size_t)(MAX_N * K));
+    int32_t *want = malloc((size_t)(MAX_N * M) * sizeof(int32_t));
+    int32_t *y = malloc((size_t)(MAX_N * M) * sizeof(int32_t));
+    assert_true(w && x && want && y);
+    fill_trits(w, M * K, (uint64_t)(M * 1000003 + K));
+    fill_acts(x, MAX_N * K, (uint64_t)(K * 7919 + M));
+    naive_gemm(w, x, M, K, MAX_N, want);
+    struct packed p;
+    pack_both(&p, w, M, K);
+    struct wsbuf ws;
+    ws_alloc(&ws, MAX_N, K, M);
+
+    for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {
+        if (!kern_isa_supported((enum kern_isa)isa)) continue;
+        set_isa((enum kern_isa)isa);
+        const bool slow = isa == KERN_ISA_REF;
+        for (int k = USE_LUT; k <= USE_MAD; k++) {
+            int64_t count = every_n && !slow ? MAX_N : (int64_t)N_SPREAD;
+            for (int64_t i = 0; i < count; i++) {
+                int64_t N = every_n && !slow ? i + 1 : n_spread[i];
+                /* The scalar reference: N in {1,3,32,33,70} at small M; at
+                 * large M, N in {1,33} and K up to 2560 (it has K = 6912/6913
+                 * at small M and in the worst-case test). */
+                if (slow && !ref_small && N != 1 && N != 3 && N != 32 && N != 33 && N != 70)
+                    continue;
+                if (slow && ref_small && ((N != 1 && N != 33) || K > 2560)) continue;
+                memset(y, 0x5a, (size_t)(N * M) * sizeof(int32_t));
+                run((enum which)k, &p.w, x, N, y, 0, M, &ws);
+                expect_equal(y, want, N, M, which_name[k], K);
+            }
+        }
+    }
+    set_isa(kern_isa_best());
+    free(ws.p);
+    packed_free(&p);
+    free(y);
+    free(want);
+    free(x);
+    free(w);
+}
+
+/* ------------------------------------------------------------- tests */
+
+static void test_isa_parse_and_env(void **state)
+{
+    (void)state;
+    char err[LF_ERRMSG_LEN];
+    enum kern_isa isa = KERN_ISA_COUNT;
+    assert_int_equal(kern_isa_parse("ref", &isa, err, sizeof err), 0);
+    assert_int_equal(isa, KERN_ISA_REF);
+    assert_int_equal(kern_isa_parse("AVX2", &isa, err, sizeof err), 0);
+    assert_int_equal(isa, KERN_ISA_AVX2);
+    assert_int_equal(kern_isa_parse("avx512", &isa, err, sizeof err), 0);
+    assert_int_equal(isa, KERN_ISA_AVX512);
+    assert_int_equal(kern_isa_parse("sse4", &isa, err, sizeof err), LF_ERR_INVALID);
+    assert_non_null(strstr(err, "sse4"));
+    assert_int_equal(kern_isa_parse("", &isa, err, sizeof err), LF_ERR_INVALID);
+    assert_string_equal(kern_isa_name(KERN_ISA_AVX512), "avx512");
+    assert_string_equal(kern_isa_name(KERN_ISA_COUNT), "?");
+
+    /* The environment variable. */
+    assert_int_equal(setenv("LUTFUSE_ISA", "bogus", 1), 0);
+    assert_int_equal(kern_init(err, sizeof err), LF_ERR_INVALID);
+    assert_non_null(strstr(err, "LUTFUSE_ISA"));
+    assert_int_equal(setenv("LUTFUSE_ISA", "ref", 1), 0);
+    assert_int_equal(kern_init(err, sizeof err), 0);
+    assert_int_equal(kern_isa(), KERN_ISA_REF);
+    assert_int_equal(kern_ops()->isa, KERN_ISA_REF);
+    assert_true(kern_ops()->vlut_lut_tile == vlut_lut_tile_ref);
+    if (kern_isa_supported(KERN_ISA_AVX2)) {
+        assert_int_equal(setenv("LUTFUSE_ISA", "Avx2", 1), 0);
+        assert_int_equal(kern_init(err, sizeof err), 0);
+        assert_int_equal(kern_isa(), KERN_ISA_AVX2);
+        assert_true(kern_ops()->vlut_mad_rows == vlut_mad_rows_avx2);
+    }
+    /* An ISA the CPU lacks is refused and leaves the table alone. */
+    for (int i = 0; i < KERN_ISA_COUNT; i++) {
+        if (kern_isa_supported((enum kern_isa)i)) continue;
+        enum kern_isa before = kern_isa();
+        assert_int_equal(setenv("LUTFUSE_ISA", kern_isa_name((enum kern_isa)i), 1), 0);
+        assert_int_equal(kern_init(err, sizeof err), LF_ERR_UNSUPPORTED);
+        assert_int_equal(kern_isa(), before);
+        assert_int_equal(kern_set_isa((enum kern_isa)i, err, sizeof err), LF_ERR_UNSUPPORTED);
+    }
+    assert_int_equal(kern_set_isa(KERN_ISA_COUNT, err, sizeof err), LF_ERR_INVALID);
+    assert_int_equal(unsetenv("LUTFUSE_ISA"), 0);
+    assert_int_equal(kern_init(err, sizeof err), 0);
+    assert_int_equal(kern_isa(), kern_isa_best());
+    /* This project's machines have AVX-512 VNNI: make sure the best path is
+     * actually being tested there. */
+    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw"))
+        assert_int_equal(kern_isa_best(), KERN_ISA_AVX512);
+}
+
+static void test_pack_hand_computed(void **state)
+{
+    (void)state;
+    /* LUT code = sum (w_i + 1) 3^i. */
+    const int8_t w4[4] = {-1, 0, 1, 1};
+    uint8_t lut[2];
+    assert_int_equal(vlut_lut_row_bytes(4), 1);
+    assert_int_equal(vlut_pack_lut_row(w4, 4, lut), 0);
+    assert_int_equal(lut[0], 0 + 1 * 3 + 2 * 9 + 2 * 27); /* 75 */
+    /* K = 5: the second byte holds w4 and three zero-weight pads. */
+    const int8_t w5[5] = {1, -1, 0, 0, -1};
+    assert_int_equal(vlut_lut_row_bytes(5), 2);
+    assert_int_equal(vlut_pack_lut_row(w5, 5, lut), 0);
+    assert_int_equal(lut[0], 2 + 0 * 3 + 1 * 9 + 1 * 27); /* 38 */
+    assert_int_equal(lut[1], 0 + 1 * 3 + 1 * 9 + 1 * 27); /* 39 */
+    const int8_t zeros[4] = {0, 0, 0, 0};
+    assert_int_equal(vlut_pack_lut_row(zeros, 4, lut), 0);
+    assert_int_equal(lut[0], VLUT_CODE_ZERO);
+
+    /* MAD: byte p of a block = (w[p]+1)<<6 | (w[p+64]+1)<<4 | (w[p+128]+1)<<2 | (w[p+192]+1). */
+    uint8_t mad[128];
+    assert_int_equal(vlut_mad_row_bytes(5), 64);
+    assert_int_equal(vlut_mad_row_bytes(257), 128);
+    assert_int_equal(vlut_pack_mad_row(w5, 5, mad), 0);
+    assert_int_equal(mad[0], (2 << 6) | (1 << 4) | (1 << 2) | 1); /* 149 */
+    assert_int_equal(mad[1], (0 << 6) | 0x15);                    /* 21 */
+    assert_int_equal(mad[4], (0 << 6) | 0x15);
+    assert_int_equal(mad[5], 0x55); /* all padding */
+    int8_t w257[257];
+    memset(w257, 0, sizeof w257);
+    w257[64] = 1;
+    w257[199] = -1;
+    w257[256] = 1;
+    assert_int_equal(vlut_pack_mad_row(w257, 257, mad), 0);
+    assert_int_equal(mad[0], (1 << 6) | (2 << 4) | (1 << 2) | 1);
+    assert_int_equal(mad[7], (1 << 6) | (1 << 4) | (1 << 2) | 0);
+    assert_int_equal(mad[64], (2 << 6) | 0x15);
+    assert_int_equal(mad[65], 0x55);
+
+    /* Not a trit, bad shape. */
+    const int8_t bad[4] = {0, 2, 0, 0};
+    assert_int_equal(vlut_pack_lut_row(bad, 4, lut), LF_ERR_INVALID);
+    assert_int_equal(vlut_pack_mad_row(bad, 4, mad), LF_ERR_INVALID);
+    assert_int_equal(vlut_pack(bad, 1, 4, lut, NULL), LF_ERR_INVALID);
+    assert_int_equal(vlut_pack(w4, 0, 4, lut, mad), LF_ERR_INVALID);
+    assert_int_equal(vlut_pack_lut_row(w4, 0, lut), LF_ERR_INVALID);
+}
+
+/* A tiny product worked by hand: K = 5 (one padded code group). */
+static void test_tiny_hand_computed(void **state)
+{
+    (void)state;
+    const int8_t w[2 * 5] = {1, -1, 0, 0, -1, /* row 0 */ 1, 1, 1, 1, 1};
+    const int8_t x[2 * 5] = {10, 20, 30, 40, 50, /* token 1 */ -128, 127, -128, 0, 1};
+    /* y[0][0] = 10-20-50 = -60; y[0][1] = 150; y[1][0] = -128-127-1 = -256;
+     * y[1][1] = -128. */
+    const int32_t want[4] = {-60, 150, -256, -128};
+    struct packed p;
+    pack_both(&p, w, 2, 5);
+    struct wsbuf ws;
+    ws_alloc(&ws, 2, 5, 2);
+    for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {
+        if (!kern_isa_supported((enum kern_isa)isa)) continue;
+        set_isa((enum kern_isa)isa);
+        for (int k = USE_LUT; k <= USE_GEMM; k++) {
+            int32_t y[4] = {0};
+            run((enum which)k, &p.w, x, 2, y, 0, 2, &ws);
+            expect_equal(y, want, 2, 2, which_name[k], 5);
+        }
+    }
+    set_isa(kern_isa_best());
+    free(ws.p);
+    packed_free(&p);
+}
+
+static void test_small_m_every_k_every_n(void **state)
+{
+    (void)state;
+    static const int64_t ms[] = {1, 15, 16, 17};
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
+        for (size_t j = 0; j < N_K; j++)
+            check_shape(ms[i], k_list[j], true, false);
+}
+
+static void test_large_m_every_k_spread_n(void **state)
+{
+    (void)state;
+    static const int64_t ms[] = {640, 2560};
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
+        for (size_t j = 0; j < N_K; j++)
+            check_shape(ms[i], k_list[j], false, true);
+}
+
+/* Extremes at the deepest K: every table entry at +-512 and every int16
+ * partial at the flush bound's worst case. Tokens: all +127, all -128,
+ * alternating +127/-128, alternating -128/+127. Rows: all +1, all -1,
+ * checkerboard +1/-1, the opposite checkerboard, all 0. */
+static void test_worst_case_no_overflow(void **state)
+{
+    (void)state;
+    static const int64_t ks[] = {6912, 6913};
+    enum { NT = 4, NR = 5 };
+    for (size_t ki = 0; ki < 2; ki++) {
+        const int64_t K = ks[ki];
+        int8_t *x = malloc((size_t)(NT * K)), *w = malloc((size_t)(NR * K));
+        int32_t want[NT * NR], y[NT * NR];
+        assert_true(x && w);
+        for (int64_t k = 0; k < K; k++) {
+            x[0 * K + k] = 127;
+            x[1 * K + k] = -128;
+            x[2 * K + k] = (k & 1) ? -128 : 127;
+            x[3 * K + k] = (k & 1) ? 127 : -128;
+            w[0 * K + k] = 1;
+            w[1 * K + k] = -1;
+            w[2 * K + k] = (k & 1) ? -1 : 1;
+            w[3 * K + k] = (k & 1) ? 1 : -1;
+            w[4 * K + k] = 0;
+        }
+        naive_gemm(w, x, NR, K, NT, want);
+        /* Hand-checked corners of the int64 reference. */
+        assert_int_equal(want[0 * NR + 0], 127 * K);
+        assert_int_equal(want[1 * NR + 1], 128 * K);
+        assert_int_equal(want[1 * NR + 0], -128 * K);
+        const int64_t even = (K + 1) / 2, odd = K / 2;
+        assert_int_equal(want[2 * NR + 2], 127 * even + 128 * odd);
+        assert_int_equal(want[3 * NR + 2], -128 * even - 127 * odd);
+        assert_int_equal(want[2 * NR + 4], 0);
+        struct packed p;
+        pack_both(&p, w, NR, K);
+        struct wsbuf ws;
+        ws_alloc(&ws, NT, K, NR);
+        for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {
+            if (!kern_isa_supported((enum kern_isa)isa)) continue;
+            set_isa((enum kern_isa)isa);
+            for (int k = USE_LUT; k <= USE_MAD; k++) {
+                memset(y, 0, sizeof y);
+                run((enum which)k, &p.w, x, NT, y, 0, NR, &ws);
+                expect_equal(y, want, NT, NR, which_name[k], K);
+            }
+        }
+        set_isa(kern_isa_best());
+        free(ws.p);
+        packed_free(&p);
+        free(w);
+        free(x);
+    }
+}
+
+/* Covering [0,M) with row ranges (as a thread pool would) gives the result
+ * of one call, and never writes outside the range. */
+static void test_row_ranges(void **state)
+{
+    (void)state;
+    const int64_t M = 640, K = 2561, N = 37;
+    static const int64_t cuts[] = {0, 1, 17, 33, 320, 321, 639, 640};
+    int8_t *w = malloc((size_t)(M * K)), *x = malloc((size_t)(N * K));
+    int32_t *whole = malloc((size_t)(N * M) * sizeof(int32_t));
+    int32_t *parts = malloc((size_t)(N * M) * sizeof(int32_t));
+    assert_true(w && x && whole && parts);
+    fill_trits(w, M * K, 99);
+    fill_acts(x, N * K, 98);
+    struct packed p;
+    pack_both(&p, w, M, K);
+    struct wsbuf ws;
+    ws_alloc(&ws, N, K, M);
+    for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {
+        if (!kern_isa_supported((enum kern_isa)isa)) continue;
+        set_isa((enum kern_isa)isa);
+        for (int k = USE_LUT; k <= USE_MAD; k++) {
+            run((enum which)k, &p.w, x, N, whole, 0, M, &ws);
+            memset(parts, 0x77, (size_t)(N * M) * sizeof(int32_t));
+            for (size_t c = 0; c + 1 < sizeof cuts / sizeof cuts[0]; c++) {
+                const int64_t m0 = cuts[c], m1 = cuts[c + 1];
+                run((enum which)k, &p.w, x, N, parts, m0, m1, &ws);
+                /* Columns at and past m1 are untouched so far. */
+                for (int64_t n = 0; n < N; n++)
+                    for (int64_t m = m1; m < M; m++)
+                        assert_int_equal(parts[n * M + m], 0x77777777);
+            }
+            run((enum which)k, &p.w, x, N, parts, 5, 5, &ws); /* empty range: no-op */
+            expect_equal(parts, whole, N, M, which_name[k], K);
+        }
+    }
+    /* And the result itself is right (checked once, on the best ISA). */
+    set_isa(kern_isa_best());
+    int32_t *want = malloc((size_t)(N * M) * sizeof(int32_t));
+    assert_non_null(want);
+    naive_gemm(w, x, M, K, N, want);
+    expect_equal(whole, want, N, M, "mad(range)", K);
+    free(want);
+    free(ws.p);
+    packed_free(&p);
+    free(parts);
+    free(whole);
+    free(x);
+    free(w);
+}
+
+/* vlut_gemm follows the crossover when both layouts exist, and uses the one
+ * present otherwise. */
+static void test_gemm_picks_layout(void **state)
+{
+    (void)state;
+    assert_false(vlut_prefers_lut(1));
+    assert_false(vlut_prefers_lut(VLUT_CROSSOVER_N - 1));
+    assert_true(vlut_prefers_lut(VLUT_CROSSOVER_N));
+    assert_true(vlut_prefers_lut(64));
+    const int64_t M = 17, K = 300;
+    int8_t *w = malloc((size_t)(M * K)), *x = malloc((size_t)(MAX_N * K));
+    int32_t *want = malloc((size_t)(MAX_N * M) * sizeof(int32_t));
+    int32_t *y = malloc((size_t)(MAX_N * M) * sizeof(int32_t));
+    assert_true(w && x && want && y);
+    fill_trits(w, M * K, 5);
+    fill_acts(x, MAX_N * K, 6);
+    naive_gemm(w, x, M, K, MAX_N, want);
+    struct packed p;
+    pack_both(&p, w, M, K);
+    struct wsbuf ws;
+    ws_alloc(&ws, MAX_N, K, M);
+    const struct vlut_weights lut_only = {.rows = M, .cols = K, .lut = p.lut, .mad = NULL};
+    const struct vlut_weights mad_only = {.rows = M, .cols = K, .lut = NULL, .mad = p.mad};
+    static const int64_t ns[] = {1, 4, VLUT_CROSSOVER_N - 1, VLUT_CROSSOVER_N, 70};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+        const int64_t N = ns[i];
+        vlut_gemm(&lut_only, x, N, y, 0, M, ws.p, ws.size);
+        expect_equal(y, want, N, M, "gemm(lut only)", K);
+        vlut_gemm(&mad_only, x, N, y, 0, M, ws.p, ws.size);
+        expect_equal(y, want, N, M, "gemm(mad only)", K);
+        vlut_gemm(&p.w, x, N, y, 0, M, ws.p, ws.size);
+        expect_equal(y, want, N, M, "gemm", K);
+    }
+    free(ws.p);
+    packed_free(&p);
+    free(y);
+    free(want);
+    free(x);
+    free(w);
+}
+
+static void test_workspace_size_grows(void **state)
+{
+    (void)state;
+    /* Enough for the LUT tables plus one int32 accumulator row per output row,
+     * and for N zero-padded activation rows of whole MAD blocks. */
+    const size_t tables = (size_t)VLUT_KT * VLUT_CODES * VLUT_LANES * 2;
+    assert_true(vlut_workspace_size(1, 4, 100) >= tables + 100 * VLUT_LANES * 4);
+    assert_true(vlut_workspace_size(64, 6913, 1) >= 64 * 7168);
+    assert_true(vlut_workspace_size(8, 2560, 2560) > vlut_workspace_size(8, 2560, 1280));
+}
+
+int main(void)
+{
+    char err[LF_ERRMSG_LEN];
+    if (kern_init(err, sizeof err) < 0) {
+        fprintf(stderr, "kern_init: %s\n", err);
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_isa_parse_and_env),
+        cmocka_unit_test(test_pack_hand_computed),
+        cmocka_unit_test(test_tiny_hand_computed),
+        cmocka_unit_test(test_workspace_size_grows),
+        cmocka_unit_test(test_gemm_picks_layout),
+        cmocka_unit_test(test_row_ranges),
+        cmocka_unit_test(test_worst_case_no_overflow),
+        cmocka_unit_test(test_small_m_every_k_every_n),
+        cmocka_unit_test(test_large_m_every_k_spread_n),
+    };
+    return cmocka_run_group_tests_name("vlut", tests, NULL, NULL);
+}
