@@ -57,7 +57,7 @@ TEST_UTIL := $(filter-out $(TEST_SRC) tests/fuzz_%.c tests/bench_%.c,$(wildcard 
 TEST_UTIL_OBJ := $(TEST_UTIL:%.c=$(BUILD)/%.o)
 
 .SECONDARY:
-.PHONY: all run test test-unit test-asan test-tsan check-tests bench fuzz-gguf fuzz-api clean deps
+.PHONY: all run generate test test-unit test-asan test-tsan check-tests bench fuzz-gguf fuzz-api clean deps
 all: $(BUILD)/lutfuse $(if $(LOADGEN_SRC),$(BUILD)/lutfuse-loadgen)
 
 $(BUILD)/%.o: %.c
@@ -93,7 +93,14 @@ $(DEFAULT_MODEL): | $(BUILD)/lutfuse
 	$(BUILD)/lutfuse mkmodel --arch bitnet-b1.58 --type TQ2_0 --seed 1 \
 		$(if $(DEFAULT_VOCAB),--vocab $(DEFAULT_VOCAB)) -o $@
 
+# make run: serve the default model (or MODEL=...) on 127.0.0.1:$(PORT); it
+# prints the URL and a curl example. Ctrl-C stops it gracefully.
+PORT ?= 8080
 run: $(BUILD)/lutfuse $(if $(filter $(DEFAULT_MODEL),$(MODEL)),$(DEFAULT_MODEL))
+	$(BUILD)/lutfuse serve -m $(MODEL) --port $(PORT)
+
+# make generate: one completion on the command line, no server.
+generate: $(BUILD)/lutfuse $(if $(filter $(DEFAULT_MODEL),$(MODEL)),$(DEFAULT_MODEL))
 	$(BUILD)/lutfuse generate -m $(MODEL) -p "$(PROMPT)" -n 64
 
 # ---- tests ----
@@ -118,6 +125,7 @@ test-tsan:
 test:
 	@$(MAKE) --no-print-directory test-unit
 	@$(MAKE) --no-print-directory fuzz-gguf
+	@$(MAKE) --no-print-directory fuzz-api
 	@$(MAKE) --no-print-directory test-tsan
 	@$(MAKE) --no-print-directory test-asan
 

@@ -246,6 +246,10 @@ static size_t stop_prefix_suffix(const struct req *r, const char *text, size_t l
  * logits is the row the token was sampled from. */
 static void emit(struct sched *s, struct req *r, int32_t token, const float *logits, double t)
 {
+    if (r->params.max_tokens == 0) { /* asked for no tokens: only the prompt ran */
+        finish(s, r, REQ_FINISH_LENGTH);
+        return;
+    }
     const int32_t n_gen = atomic_fetch_add(&r->n_generated, 1) + 1;
     struct req_event lpbuf, *lp = NULL;
     if (r->params.logprobs) {

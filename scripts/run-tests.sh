@@ -2,6 +2,8 @@
 # Run every test binary given, from the repository root, and print one
 # closing line "tests: N passed, N failed" counting cmocka test cases.
 build=$1; shift
+# end-to-end tests run the lutfuse binary of the same build (ASan runs ASan's)
+export LUTFUSE_BIN="$build/lutfuse" LUTFUSE_LOADGEN_BIN="$build/lutfuse-loadgen"
 passed=0; failed=0; broken=""
 for t in "$@"; do
     out=$("$t" 2>&1); rc=$?

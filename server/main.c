@@ -9,6 +9,7 @@ static const struct command {
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    {"serve", cmd_serve, "serve the OpenAI-compatible HTTP API (completions, chat, SSE)"},
     {"generate", cmd_generate, "generate text from a prompt (streams to stdout)"},
     {"info", cmd_info, "print a model's architecture, shapes, tensor types and vocabulary"},
     {"tokenize", cmd_tokenize, "print the token ids of UTF-8 text read from stdin"},
