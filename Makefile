@@ -149,6 +149,12 @@ fuzz-api: $(BUILD)/fuzz/fuzz_api
 bench: $(BUILD)/lutfuse
 	@sh scripts/bench.sh $(BUILD)
 
+# make bench-serve: lutfuse serve on the default model (or MODEL=...) driven
+# by lutfuse-loadgen over a concurrency sweep; prints the table.
+.PHONY: bench-serve
+bench-serve: $(BUILD)/lutfuse $(BUILD)/lutfuse-loadgen $(if $(filter $(DEFAULT_MODEL),$(MODEL)),$(DEFAULT_MODEL))
+	@MODEL="$(MODEL)" sh scripts/bench-serve.sh $(BUILD)
+
 # Single-thread ternary GEMM kernel benchmark (LUT vs MAD, every ISA); not a
 # test program, so `make test` does not run it. Table on stdout, JSON beside it.
 .PHONY: bench-kernels
