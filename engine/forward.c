@@ -11,30 +11,66 @@
  *
  * Matmuls: a weight row is dequantized once per call (float path) or unpacked
  * to trits (int8 path) and then dotted with every row of the batch in a fixed
- * order, which is what makes results independent of the batch.
+ * order, which is what makes results independent of the batch. Repacked
+ * ternary weights go through vlut_gemm instead (exact int32, then the same
+ * float epilogue). Matmuls and attention are split over the thread pool by
+ * output rows; each output is computed by one thread in the same order
+ * whatever the split, so threads change nothing in the numbers.
  */
 #include "engine/forward.h"
 
 #include "engine/kv.h"
 #include "engine/model.h"
 #include "engine/status.h"
+#include "kernels/q8.h"
+#include "kernels/threadpool.h"
+#include "kernels/vlut.h"
 
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Per-thread scratch. */
+struct fwd_thread {
+    float *wrow;    /* (width) one dequantized weight row */
+    int8_t *trits;  /* (width) one ternary weight row */
+    float *tscales; /* (width/256 + 1) its group scales */
+    float *scores;  /* (n_ctx) attention scores of one head */
+    void *ws;       /* vlut workspace, 64-byte aligned */
+    int32_t *dots;  /* (n_embd/32 + 1) q8 block dots */
+};
+
 struct fwd {
     const struct model *m;
+    struct fwd_options opt;
     int32_t max_rows, n_ctx, width; /* width = max(E, QD, F) */
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *out;
-    float *wrow;     /* (width) one dequantized weight row */
-    int8_t *trits;   /* (width) one ternary weight row */
-    float *tscales;  /* (width/256 + 1) its group scales */
-    int8_t *xq;      /* (R, width) int8 activations */
-    float *xs;       /* (R) their scales: x = xq / xs */
-    float *scores;   /* (n_ctx) attention scores of one head */
+    int8_t *xq;     /* (R, width) int8 activations */
+    float *xs;      /* (R) their scales: x = xq / xs */
+    int32_t *yi;    /* (R, max rows of a ternary matrix) int32 GEMM output */
+    int8_t *hq;     /* (R, n_embd rounded up to 32) LM-head activations, int8 blocks */
+    float *hd;      /* (R, n_embd/32 + 1) their scales */
+    size_t ws_size;
+    struct tpool *pool;
+    int nth;
+    struct fwd_thread *th;
 };
+
+struct fwd_options fwd_options_default(void)
+{
+    return (struct fwd_options){.n_threads = 1, .reference = false};
+}
+
+int fwd_n_threads(const struct fwd *f)
+{
+    return f->nth;
+}
+
+const char *fwd_binding(const struct fwd *f)
+{
+    return tpool_binding(f->pool);
+}
 
 static int32_t max3(int32_t a, int32_t b, int32_t c)
 {
@@ -42,8 +78,8 @@ static int32_t max3(int32_t a, int32_t b, int32_t c)
     return m > c ? m : c;
 }
 
-int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, struct fwd **out, char *err,
-            size_t err_len)
+int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct fwd_options *opt,
+            struct fwd **out, char *err, size_t err_len)
 {
     *out = NULL;
     if (max_rows <= 0 || max_rows > (1 << 20) || n_ctx <= 0)
@@ -53,8 +89,15 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, struct fwd *
     struct fwd *f = calloc(1, sizeof *f);
     if (!f) return LF_ERR_NOMEM;
     f->m = m;
+    f->opt = opt ? *opt : fwd_options_default();
     f->max_rows = max_rows;
     f->n_ctx = n_ctx;
+    int rc = tpool_new(f->opt.n_threads, &f->pool, err, err_len);
+    if (rc) {
+        free(f);
+        return rc;
+    }
+    f->nth = tpool_n_threads(f->pool);
     const size_t R = (size_t)max_rows, E = (size_t)hp->n_embd, F = (size_t)hp->n_ff;
     const size_t QD = (size_t)hp->n_head * hp->head_dim, KVD = (size_t)hp->n_head_kv * hp->head_dim;
     f->width = max3(hp->n_embd, (int32_t)QD, hp->n_ff);
@@ -68,14 +111,27 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, struct fwd *
     f->hb = malloc(R * F * sizeof(float));
     f->hb2 = malloc(R * F * sizeof(float));
     f->out = malloc(R * E * sizeof(float));
-    f->wrow = malloc(W * sizeof(float));
-    f->trits = malloc(W);
-    f->tscales = malloc((W / 256 + 1) * sizeof(float));
     f->xq = malloc(R * W);
     f->xs = malloc(R * sizeof(float));
-    f->scores = malloc((size_t)n_ctx * sizeof(float));
-    if (!f->x || !f->xb || !f->q || !f->k || !f->v || !f->att || !f->hb || !f->hb2 || !f->out ||
-        !f->wrow || !f->trits || !f->tscales || !f->xq || !f->xs || !f->scores) {
+    f->yi = malloc(R * W * sizeof(int32_t));
+    const size_t hnb = (size_t)q8_blocks(hp->n_embd);
+    f->hq = malloc(R * hnb * Q8_BLOCK);
+    f->hd = malloc(R * hnb * sizeof(float));
+    f->ws_size = (vlut_workspace_size(max_rows, (int64_t)W, (int64_t)W) + 63) & ~(size_t)63;
+    f->th = calloc((size_t)f->nth, sizeof *f->th);
+    bool ok = f->x && f->xb && f->q && f->k && f->v && f->att && f->hb && f->hb2 && f->out &&
+              f->xq && f->xs && f->yi && f->hq && f->hd && f->th;
+    for (int t = 0; ok && t < f->nth; t++) {
+        struct fwd_thread *th = &f->th[t];
+        th->wrow = malloc(W * sizeof(float));
+        th->trits = malloc(W);
+        th->tscales = malloc((W / 256 + 1) * sizeof(float));
+        th->scores = malloc((size_t)n_ctx * sizeof(float));
+        th->ws = aligned_alloc(64, f->ws_size);
+        th->dots = malloc(hnb * sizeof(int32_t));
+        ok = th->wrow && th->trits && th->tscales && th->scores && th->ws && th->dots;
+    }
+    if (!ok) {
         fwd_free(f);
         return lf_errf(err, err_len, LF_ERR_NOMEM, "cannot allocate forward buffers for %d rows",
                        max_rows);
@@ -87,6 +143,16 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, struct fwd *
 void fwd_free(struct fwd *f)
 {
     if (!f) return;
+    for (int t = 0; f->th && t < f->nth; t++) {
+        free(f->th[t].wrow);
+        free(f->th[t].trits);
+        free(f->th[t].tscales);
+        free(f->th[t].scores);
+        free(f->th[t].ws);
+        free(f->th[t].dots);
+    }
+    free(f->th);
+    tpool_free(f->pool);
     free(f->x);
     free(f->xb);
     free(f->q);
@@ -96,12 +162,11 @@ void fwd_free(struct fwd *f)
     free(f->hb);
     free(f->hb2);
     free(f->out);
-    free(f->wrow);
-    free(f->trits);
-    free(f->tscales);
     free(f->xq);
     free(f->xs);
-    free(f->scores);
+    free(f->yi);
+    free(f->hq);
+    free(f->hd);
     free(f);
 }
 
@@ -151,61 +216,126 @@ static void quantize_row_i8(const float *x, int32_t n, int8_t *q, float *xs)
     *xs = s;
 }
 
-/* y[n*ldy + r] = sum_c W[r][c] * x[n*ldx + c] for r in [0, w->rows), n in [0, N).
- * With int8 = true and a ternary weight: x is quantized per row, products
- * accumulate in int32 per scale group, and y = (sum_g acc_g * s_g) / xs. */
-static void matmul(struct fwd *f, const struct model_weight *w, const float *x, int32_t ldx,
-                   int32_t N, float *y, int32_t ldy, bool int8)
+/* One matmul, described for the threads. */
+struct mm_task {
+    struct fwd *f;
+    const struct model_weight *w;
+    const float *x;
+    int32_t ldx, N, ldy;
+    float *y;
+    bool int8;
+};
+
+/* Reference rows [r0, r1) of y[n*ldy + r] = sum_c W[r][c] * x[n*ldx + c].
+ * With int8 and a ternary weight: x was quantized per row into f->xq/xs,
+ * products accumulate in int32 per scale group (groups of all-zero trits
+ * are skipped), runs of equal scales are summed in int32 first, and
+ * y = (sum_runs acc * s) / xs * scale. */
+static void matmul_ref_rows(const struct mm_task *t, struct fwd_thread *th, int64_t r0, int64_t r1)
 {
+    const struct model_weight *w = t->w;
     const int64_t K = w->cols;
-    if (int8 && quant_is_ternary(w->type)) {
-        for (int32_t n = 0; n < N; n++)
-            quantize_row_i8(x + (size_t)n * ldx, (int32_t)K, f->xq + (size_t)n * K, &f->xs[n]);
+    if (t->int8) {
         const int64_t group = quant_ternary_scale_group(w->type, K);
-        for (int64_t r = 0; r < w->rows; r++) {
-            quant_ternary_row(w->type, w->data, w->rows, K, r, f->trits, f->tscales);
-            for (int32_t n = 0; n < N; n++) {
-                const int8_t *xq = f->xq + (size_t)n * K;
-                /* Runs of groups with the same scale are summed in int32 first,
-                 * so a per-tensor scale gives one exact integer dot product. */
-                float sum = 0.0f;
+        for (int64_t r = r0; r < r1; r++) {
+            quant_ternary_row(w->type, w->data, w->rows, K, r, th->trits, th->tscales);
+            for (int32_t n = 0; n < t->N; n++) {
+                const int8_t *xq = t->f->xq + (size_t)n * K;
+                float sum = 0.0f, run_s = 0.0f;
                 int64_t acc = 0;
+                bool in_run = false;
                 for (int64_t g0 = 0; g0 < K; g0 += group) {
-                    const float s = f->tscales[g0 / group];
                     int32_t part = 0;
-                    for (int64_t c = g0; c < g0 + group && c < K; c++) part += f->trits[c] * xq[c];
-                    acc += part;
-                    if (g0 + group >= K || f->tscales[(g0 + group) / group] != s) {
-                        sum += (float)acc * s;
-                        acc = 0;
+                    bool nonzero = false;
+                    for (int64_t c = g0; c < g0 + group && c < K; c++) {
+                        part += th->trits[c] * xq[c];
+                        nonzero |= th->trits[c] != 0;
                     }
+                    if (!nonzero) continue;
+                    const float s = th->tscales[g0 / group];
+                    if (in_run && s != run_s) sum += (float)acc * run_s, acc = 0;
+                    run_s = s, in_run = true;
+                    acc += part;
                 }
-                y[(size_t)n * ldy + r] = sum / f->xs[n] * w->scale;
+                if (in_run) sum += (float)acc * run_s;
+                t->y[(size_t)n * t->ldy + r] = sum / t->f->xs[n] * w->scale;
             }
         }
         return;
     }
-    for (int64_t r = 0; r < w->rows; r++) {
-        quant_dequant_row(w->type, w->data, w->rows, K, r, f->wrow);
-        for (int32_t n = 0; n < N; n++) {
-            const float *xr = x + (size_t)n * ldx;
+    for (int64_t r = r0; r < r1; r++) {
+        quant_dequant_row(w->type, w->data, w->rows, K, r, th->wrow);
+        for (int32_t n = 0; n < t->N; n++) {
+            const float *xr = t->x + (size_t)n * t->ldx;
             float sum = 0.0f;
-            for (int64_t c = 0; c < K; c++) sum += f->wrow[c] * xr[c];
-            y[(size_t)n * ldy + r] = sum * w->scale;
+            for (int64_t c = 0; c < K; c++) sum += th->wrow[c] * xr[c];
+            t->y[(size_t)n * t->ldy + r] = sum * w->scale;
         }
     }
 }
 
+/* Kernel rows [r0, r1): exact int32 products from vlut_gemm, then the same
+ * epilogue as the reference: ((float)acc * s) / xs * scale. */
+static void matmul_vlut_rows(const struct mm_task *t, struct fwd_thread *th, int64_t r0, int64_t r1)
+{
+    const struct model_weight *w = t->w;
+    const int64_t M = w->rows;
+    struct fwd *f = t->f;
+    vlut_gemm(&w->vl, f->xq, t->N, f->yi, r0, r1, th->ws, f->ws_size);
+    for (int32_t n = 0; n < t->N; n++) {
+        const int32_t *yi = f->yi + (size_t)n * M;
+        float *y = t->y + (size_t)n * t->ldy;
+        const float xs = f->xs[n];
+        for (int64_t r = r0; r < r1; r++) y[r] = (float)yi[r] * w->row_scale[r] / xs * w->scale;
+    }
+}
+
+/* The LM head through the int8 block kernel: rows were quantized into
+ * f->hq / f->hd. */
+static void head_q8_worker(void *ctx, int ith, int nth)
+{
+    const struct mm_task *t = ctx;
+    const struct q8_matrix *w = &t->f->m->head_q8;
+    int64_t r0, r1;
+    tpool_split_aligned(w->rows, 16, ith, nth, &r0, &r1);
+    if (r0 < r1) q8_gemm(w, t->f->hq, t->f->hd, t->N, t->y, t->ldy, r0, r1, t->f->th[ith].dots);
+}
+
+static void matmul_worker(void *ctx, int ith, int nth)
+{
+    const struct mm_task *t = ctx;
+    int64_t r0, r1;
+    /* whole 16-row blocks per thread keep the kernels' row tiles intact */
+    tpool_split_aligned(t->w->rows, 16, ith, nth, &r0, &r1);
+    if (r0 >= r1) return;
+    struct fwd_thread *th = &t->f->th[ith];
+    if (t->int8 && t->w->vl.lut && !t->f->opt.reference) matmul_vlut_rows(t, th, r0, r1);
+    else matmul_ref_rows(t, th, r0, r1);
+}
+
+/* y[n*ldy + r] = sum_c W[r][c] * x[n*ldx + c] for r in [0, w->rows), n in [0, N).
+ * int8: the BitLinear path for ternary weights (see matmul_ref_rows). */
+static void matmul(struct fwd *f, const struct model_weight *w, const float *x, int32_t ldx,
+                   int32_t N, float *y, int32_t ldy, bool int8)
+{
+    struct mm_task t = {f, w, x, ldx, N, ldy, y, int8 && quant_is_ternary(w->type)};
+    if (t.int8)
+        for (int32_t n = 0; n < N; n++)
+            quantize_row_i8(x + (size_t)n * ldx, (int32_t)w->cols, f->xq + (size_t)n * w->cols,
+                            &f->xs[n]);
+    tpool_run(f->pool, matmul_worker, &t);
+}
+
 /* One row's attention over its sequence's positions 0..pos, all heads. */
-static void attend(struct fwd *f, const struct kv_cache *kv, int32_t layer, const struct fwd_row *row,
-                   const float *q, float *out)
+static void attend(struct fwd *f, float *scores, const struct kv_cache *kv, int32_t layer,
+                   const struct fwd_row *row, const float *q, float *out, int32_t h0, int32_t h1)
 {
     const struct model_hparams *hp = &f->m->hp;
     const int32_t hd = hp->head_dim, kvd = kv->kv_dim, group = hp->n_head / hp->n_head_kv;
     const float *K = kv_keys(kv, row->slot, layer);
     const float *V = kv_values(kv, row->slot, layer);
     const float inv_sqrt = 1.0f / sqrtf((float)hd);
-    for (int32_t h = 0; h < hp->n_head; h++) {
+    for (int32_t h = h0; h < h1; h++) {
         const float *qh = q + (size_t)h * hd;
         const int32_t kvh = h / group;
         float maxv = -INFINITY;
@@ -214,21 +344,46 @@ static void attend(struct fwd *f, const struct kv_cache *kv, int32_t layer, cons
             float s = 0.0f;
             for (int32_t i = 0; i < hd; i++) s += qh[i] * kt[i];
             s *= inv_sqrt;
-            f->scores[t] = s;
+            scores[t] = s;
             if (s > maxv) maxv = s;
         }
         float sum = 0.0f;
         for (int32_t t = 0; t <= row->pos; t++) {
-            f->scores[t] = expf(f->scores[t] - maxv);
-            sum += f->scores[t];
+            scores[t] = expf(scores[t] - maxv);
+            sum += scores[t];
         }
         float *oh = out + (size_t)h * hd;
         memset(oh, 0, (size_t)hd * sizeof *oh);
         for (int32_t t = 0; t <= row->pos; t++) {
-            const float a = f->scores[t] / sum;
+            const float a = scores[t] / sum;
             const float *vt = V + (size_t)t * kvd + (size_t)kvh * hd;
             for (int32_t i = 0; i < hd; i++) oh[i] += a * vt[i];
         }
+    }
+}
+
+struct att_task {
+    struct fwd *f;
+    const struct kv_cache *kv;
+    int32_t layer;
+    const struct fwd_row *rows;
+    int32_t n_rows;
+};
+
+/* Threads split the (row, head) pairs. */
+static void attention_worker(void *ctx, int ith, int nth)
+{
+    const struct att_task *t = ctx;
+    const struct model_hparams *hp = &t->f->m->hp;
+    const int32_t H = hp->n_head, QD = H * hp->head_dim;
+    int64_t i0, i1;
+    tpool_split((int64_t)t->n_rows * H, ith, nth, &i0, &i1);
+    for (int64_t i = i0; i < i1;) {
+        const int32_t r = (int32_t)(i / H), h0 = (int32_t)(i % H);
+        const int32_t h1 = (int32_t)((i1 - (int64_t)r * H) < H ? (i1 - (int64_t)r * H) : H);
+        attend(t->f, t->f->th[ith].scores, t->kv, t->layer, &t->rows[r], t->f->q + (size_t)r * QD,
+               t->f->att + (size_t)r * QD, h0, h1);
+        i = (int64_t)r * H + h1;
     }
 }
 
@@ -297,8 +452,8 @@ int fwd_run(struct fwd *f, struct kv_cache *kv, const struct fwd_row *rows, int3
             memcpy(kv_values(kv, r->slot, il) + (size_t)r->pos * KVD, f->v + (size_t)i * KVD,
                    (size_t)KVD * sizeof(float));
         }
-        for (int32_t i = 0; i < n_rows; i++)
-            attend(f, kv, il, &rows[i], f->q + (size_t)i * QD, f->att + (size_t)i * QD);
+        struct att_task at = {f, kv, il, rows, n_rows};
+        tpool_run(f->pool, attention_worker, &at);
         const float *att_in = f->att;
         if (l->attn_sub_norm) {
             for (int32_t i = 0; i < n_rows; i++)
@@ -340,6 +495,15 @@ int fwd_run(struct fwd *f, struct kv_cache *kv, const struct fwd_row *rows, int3
         if (rows[i].logits >= 0)
             rmsnorm(f->xb + (size_t)rows[i].logits * W, f->x + (size_t)i * E, m->output_norm, E,
                     hp->rms_eps);
-    matmul(f, &m->output, f->xb, W, n_out, logits, hp->n_vocab, false);
+    if (m->head_q8.q && !f->opt.reference) {
+        const int64_t nb = q8_blocks(E);
+        for (int32_t i = 0; i < n_out; i++)
+            q8_quantize_row(f->xb + (size_t)i * W, E, f->hq + (size_t)i * nb * Q8_BLOCK,
+                            f->hd + (size_t)i * nb);
+        struct mm_task t = {f, &m->output, f->xb, W, n_out, hp->n_vocab, logits, false};
+        tpool_run(f->pool, head_q8_worker, &t);
+    } else {
+        matmul(f, &m->output, f->xb, W, n_out, logits, hp->n_vocab, false);
+    }
     return 0;
 }

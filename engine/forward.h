@@ -10,12 +10,16 @@
  * independent of the batch width and of the row's place in the batch, so a
  * row's logits are bit-identical however the batch is composed.
  *
- * This file is the scalar reference path: plain loops, rows of each weight
- * dequantized once per call and reused for every token of the batch.
+ * Two paths compute the same numbers: the scalar reference (plain loops, a
+ * weight row dequantized once per call and reused for every token) and the
+ * kernel path (repacked ternary weights through the Vec-LUT / multiply-add
+ * GEMM, work split over a pinned thread pool). Ternary matmuls are exact
+ * integer dot products in both, so the two agree bit for bit.
  */
 #ifndef LF_FORWARD_H
 #define LF_FORWARD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,10 +35,23 @@ struct fwd_row {
 
 struct fwd;
 
+struct fwd_options {
+    int n_threads;  /* compute threads (pinned, one per core); <= 0: all cores */
+    bool reference; /* scalar reference path only (no repacked kernels) */
+};
+
+/* 1 thread, kernels on. */
+struct fwd_options fwd_options_default(void);
+
 /* Scratch for batches of up to max_rows rows and contexts up to n_ctx; all
- * memory of a forward pass is allocated here, none per call. */
-int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, struct fwd **out, char *err,
-            size_t err_len);
+ * memory of a forward pass is allocated here, none per call. opt may be NULL
+ * (defaults). The thread pool is created here: the calling thread becomes
+ * compute worker 0, and fwd_run may be called from any one thread at a time. */
+int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct fwd_options *opt,
+            struct fwd **out, char *err, size_t err_len);
+int fwd_n_threads(const struct fwd *f);
+/* "2 threads: worker 0 -> core 0 (PU 0), ..." */
+const char *fwd_binding(const struct fwd *f);
 void fwd_free(struct fwd *f);
 
 /* Run the rows through the model, writing K/V of every row into its slot and

@@ -12,6 +12,8 @@
 #include "engine/tokenizer.h"
 
 #include <math.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +194,109 @@ static int load_mat(struct loader *L, const char *name, int64_t rows, int64_t co
     return 0;
 }
 
+/* Repack one ternary weight into both kernel layouts with a per-row scale.
+ * Groups of all-zero trits carry no weight, so their block scale does not
+ * matter; a row whose other groups disagree on the scale is left to the
+ * reference path (returns 0 with w->packed NULL). */
+static int repack(struct model_weight *w, int8_t *trits, float *scales)
+{
+    const int64_t M = w->rows, K = w->cols, group = quant_ternary_scale_group(w->type, K);
+    const int64_t lut_b = vlut_lut_row_bytes(K), mad_b = vlut_mad_row_bytes(K);
+    uint8_t *mem = malloc((size_t)M * (size_t)(lut_b + mad_b) + (size_t)M * sizeof(float));
+    if (!mem) return LF_ERR_NOMEM;
+    float *row_scale = (float *)(mem + (size_t)M * (size_t)(lut_b + mad_b));
+    for (int64_t r = 0; r < M; r++) {
+        quant_ternary_row(w->type, w->data, M, K, r, trits, scales);
+        float s = 0.0f;
+        bool have = false;
+        for (int64_t g0 = 0; g0 < K; g0 += group) {
+            bool nonzero = false;
+            for (int64_t c = g0; c < g0 + group && c < K; c++) nonzero |= trits[c] != 0;
+            if (!nonzero) continue;
+            if (have && scales[g0 / group] != s) {
+                free(mem);
+                return 0;
+            }
+            s = scales[g0 / group], have = true;
+        }
+        row_scale[r] = s;
+        vlut_pack_lut_row(trits, K, mem + (size_t)r * (size_t)lut_b);
+        vlut_pack_mad_row(trits, K, mem + (size_t)M * (size_t)lut_b + (size_t)r * (size_t)mad_b);
+    }
+    w->packed = mem;
+    w->row_scale = row_scale;
+    w->vl = (struct vlut_weights){M, K, mem, mem + (size_t)M * (size_t)lut_b};
+    return 0;
+}
+
+/* Let the kernel drop the file pages of a repacked tensor from memory. */
+static void release_pages(const struct model_weight *w)
+{
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)w->data + page - 1) & ~(page - 1);
+    uintptr_t b = ((uintptr_t)w->data + quant_tensor_bytes(w->type, w->rows, w->cols)) & ~(page - 1);
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+static int repack_all(struct model *m)
+{
+    const struct model_hparams *hp = &m->hp;
+    const int64_t width = hp->n_ff > hp->n_embd ? hp->n_ff : hp->n_embd;
+    const int64_t qd = (int64_t)hp->n_head * hp->head_dim;
+    const int64_t W = width > qd ? width : qd;
+    int8_t *trits = malloc((size_t)W);
+    float *scales = malloc(((size_t)W / 32 + 1) * sizeof(float));
+    int rc = trits && scales ? 0 : LF_ERR_NOMEM;
+    const char *skip = getenv("LUTFUSE_NO_REPACK");
+    for (int il = 0; !rc && il < hp->n_layer && !(skip && *skip == '1'); il++) {
+        struct model_layer *l = &m->layers[il];
+        struct model_weight *ws[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
+        for (size_t i = 0; !rc && i < sizeof ws / sizeof *ws; i++) {
+            if (!quant_is_ternary(ws[i]->type)) continue;
+            rc = repack(ws[i], trits, scales);
+            if (rc) break;
+            if (ws[i]->packed) {
+                m->n_repacked++;
+                m->repacked_bytes += (uint64_t)ws[i]->rows *
+                                     (uint64_t)(vlut_lut_row_bytes(ws[i]->cols) + vlut_mad_row_bytes(ws[i]->cols));
+                release_pages(ws[i]);
+            } else {
+                m->n_not_repacked++;
+            }
+        }
+    }
+    free(trits);
+    free(scales);
+    return rc;
+}
+
+/* Requantize a non-F32 output head into int8 blocks (q8.h). */
+static int repack_head(struct model *m)
+{
+    const struct model_weight *w = &m->output;
+    if (w->type == QT_F32 || quant_is_ternary(w->type)) return 0;
+    const int64_t nb = q8_blocks(w->cols);
+    int8_t *q = malloc((size_t)w->rows * (size_t)nb * Q8_BLOCK + (size_t)w->rows * (size_t)nb * sizeof(float));
+    float *row = malloc((size_t)w->cols * sizeof *row);
+    if (!q || !row) {
+        free(q);
+        free(row);
+        return LF_ERR_NOMEM;
+    }
+    float *d = (float *)(q + (size_t)w->rows * (size_t)nb * Q8_BLOCK);
+    for (int64_t r = 0; r < w->rows; r++) {
+        quant_dequant_row(w->type, w->data, w->rows, w->cols, r, row);
+        if (w->scale != 1.0f)
+            for (int64_t c = 0; c < w->cols; c++) row[c] *= w->scale;
+        q8_quantize_row(row, w->cols, q + (size_t)r * (size_t)nb * Q8_BLOCK, d + (size_t)r * (size_t)nb);
+    }
+    free(row);
+    m->head_q8 = (struct q8_matrix){w->rows, w->cols, q, d};
+    m->head_q8_mem = q;
+    m->repacked_bytes += (uint64_t)w->rows * (uint64_t)nb * (Q8_BLOCK + sizeof(float));
+    return 0;
+}
+
 static int load_hparams(struct loader *L)
 {
     struct model_hparams *hp = &L->m->hp;
@@ -291,12 +396,10 @@ int model_load(const char *path, struct model **out, char *err, size_t err_len)
         hp->arch = MODEL_ARCH_BITNET_B158;
         hp->rope = MODEL_ROPE_NEOX;
         hp->ffn_act = MODEL_FFN_RELU_SQR;
-        hp->int8_activations = true;
     } else if (!strcmp(m->arch_name, "bitnet")) {
         hp->arch = MODEL_ARCH_BITNET;
         hp->rope = MODEL_ROPE_NEOX;
         hp->ffn_act = MODEL_FFN_SILU;
-        hp->int8_activations = true;
     } else {
         rc = lf_errf(err, err_len, LF_ERR_UNSUPPORTED,
                      "architecture '%s' is not supported (llama, bitnet-b1.58, bitnet-25, bitnet)",
@@ -329,6 +432,18 @@ int model_load(const char *path, struct model **out, char *err, size_t err_len)
     }
     if ((rc = load_vec(&L, "rope_freqs.weight", hp->n_rot / 2, false, &m->rope_freqs))) goto fail;
     if ((rc = load_layers(&L))) goto fail;
+    for (int il = 0; il < hp->n_layer; il++)
+        if (quant_is_ternary(m->layers[il].wq.type) || quant_is_ternary(m->layers[il].w_down.type))
+            hp->int8_activations = true;
+    const char *no_repack = getenv("LUTFUSE_NO_REPACK");
+    if (!(no_repack && *no_repack == '1') && (rc = repack_head(m))) {
+        rc = lf_errf(err, err_len, rc, "out of memory requantizing the output head");
+        goto fail;
+    }
+    if ((rc = repack_all(m))) {
+        rc = lf_errf(err, err_len, rc, "out of memory repacking the ternary weights");
+        goto fail;
+    }
 
     if ((rc = tok_load(L.g, &m->tok, err, err_len))) goto fail;
     if (tok_n_vocab(m->tok) != hp->n_vocab) {
@@ -350,6 +465,8 @@ void model_free(struct model *m)
     if (m->layers) {
         for (int il = 0; il < m->hp.n_layer; il++) {
             struct model_layer *l = &m->layers[il];
+            free(l->wq.packed), free(l->wk.packed), free(l->wv.packed), free(l->wo.packed);
+            free(l->w_gate.packed), free(l->w_up.packed), free(l->w_down.packed);
             free(l->attn_norm);
             free(l->attn_sub_norm);
             free(l->ffn_norm);
@@ -359,6 +476,7 @@ void model_free(struct model *m)
     }
     free(m->output_norm);
     free(m->rope_freqs);
+    free(m->head_q8_mem);
     tok_free(m->tok);
     gguf_close(m->gguf);
     free(m);

@@ -21,6 +21,8 @@
 #define LF_MODEL_H
 
 #include "kernels/quant.h"
+#include "kernels/q8.h"
+#include "kernels/vlut.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -48,7 +50,11 @@ struct model_hparams {
     int32_t n_ctx_train;
     float rope_base;
     float rms_eps;
-    bool int8_activations; /* BitNet: ternary matmuls use per-token int8 inputs */
+    /* Ternary matmuls quantize activations per token to int8 (absmax) and
+     * accumulate in int32 - for every architecture: BitNet was trained so,
+     * and for ternary llama files it keeps the reference and the kernels
+     * bit-identical. Set when the model has ternary linear weights. */
+    bool int8_activations;
 };
 
 /* A weight matrix of `rows` outputs by `cols` inputs (cols contiguous), in the
@@ -59,6 +65,12 @@ struct model_weight {
     const void *data;
     int64_t rows, cols;
     float scale;
+    /* Ternary weights repacked at load for the Vec-LUT / multiply-add kernels
+     * (both layouts), with one scale per row. vl.lut is NULL when the tensor
+     * was not repacked (not ternary, or a row mixes block scales). */
+    struct vlut_weights vl;
+    float *row_scale;  /* (rows) */
+    uint8_t *packed;   /* owns vl.lut and vl.mad */
 };
 
 struct model_layer {
@@ -82,15 +94,24 @@ struct model {
     struct model_weight tok_embd; /* (n_vocab, n_embd) */
     float *output_norm;           /* (n_embd) */
     struct model_weight output;   /* (n_vocab, n_embd); == tok_embd when tied */
+    /* The output head requantized to int8 blocks for the q8 kernel (q NULL
+     * when the head is F32 - it then stays on the exact float path). */
+    struct q8_matrix head_q8;
+    void *head_q8_mem;
     bool tied_output;
     float *rope_freqs;            /* (n_rot/2) frequency divisors, or NULL */
     struct model_layer *layers;   /* (n_layer) */
     char arch_name[32];
     bool id36_is_i2s;
+    uint64_t repacked_bytes; /* memory of the kernel layouts */
+    int32_t n_repacked, n_not_repacked; /* ternary tensors */
 };
 
-/* Load a model file. LF_ERR_IO / LF_ERR_FORMAT / LF_ERR_UNSUPPORTED with a
- * one-line message naming the key or tensor at fault. */
+/* Load a model file. Ternary weights are repacked into lutfuse's kernel
+ * layouts (and their file pages released); LUTFUSE_NO_REPACK=1 skips that,
+ * leaving only the reference path. LF_ERR_IO / LF_ERR_FORMAT /
+ * LF_ERR_UNSUPPORTED with a one-line message naming the key or tensor at
+ * fault. */
 int model_load(const char *path, struct model **out, char *err, size_t err_len);
 /* model_free(NULL) is a no-op. */
 void model_free(struct model *m);

@@ -76,7 +76,8 @@ struct sched {
 struct sched_config sched_config_default(void)
 {
     return (struct sched_config){
-        .n_slots = 4, .n_ctx = 2048, .batch_tokens = 256, .prefill_cap = 64, .max_queue = 256};
+        .n_slots = 4, .n_ctx = 2048, .batch_tokens = 256, .prefill_cap = 64, .max_queue = 256,
+        .n_threads = 1};
 }
 
 static double mono_now(void)
@@ -105,7 +106,9 @@ int sched_new(const struct model *m, const struct sched_config *cfg, struct sche
     s->max_rows = c.batch_tokens;
     int rc = kv_new(c.n_slots, c.n_ctx, m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, &s->kv,
                     err, err_len);
-    if (!rc) rc = fwd_new(m, s->max_rows, c.n_ctx, &s->fwd, err, err_len);
+    struct fwd_options fo = fwd_options_default();
+    fo.n_threads = c.n_threads;
+    if (!rc) rc = fwd_new(m, s->max_rows, c.n_ctx, &fo, &s->fwd, err, err_len);
     if (rc) goto fail;
     s->logits = malloc((size_t)c.n_slots * s->n_vocab * sizeof *s->logits);
     s->rows = malloc((size_t)s->max_rows * sizeof *s->rows);
@@ -536,4 +539,9 @@ void sched_get_stats(const struct sched *s, struct sched_stats *o)
     o->running = atomic_load(&m->st_running);
     o->slots_in_use = o->running;
     o->n_slots = s->cfg.n_slots;
+}
+
+const char *sched_binding(const struct sched *s)
+{
+    return fwd_binding(s->fwd);
 }

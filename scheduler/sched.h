@@ -27,9 +27,10 @@ struct sched_config {
     int32_t batch_tokens; /* token budget per step (decode rows + prefill) */
     int32_t prefill_cap;  /* prompt tokens per request per step */
     int32_t max_queue;    /* waiting requests before submit says LF_ERR_BUSY */
+    int32_t n_threads;    /* compute threads of the forward pass (<= 0: all cores) */
 };
 
-/* n_slots 4, n_ctx 2048 (at most the model's), batch_tokens 256, prefill_cap 64, max_queue 256. */
+/* n_slots 4, n_ctx 2048, batch_tokens 256, prefill_cap 64, max_queue 256, 1 thread. */
 struct sched_config sched_config_default(void);
 
 /* One row of a step, for observers and tests. */
@@ -85,5 +86,8 @@ int sched_submit(struct sched *s, struct req *r, char *err, size_t err_len);
 int sched_step(struct sched *s);
 
 void sched_get_stats(const struct sched *s, struct sched_stats *out);
+
+/* The compute threads' binding, as "2 threads: worker 0 -> core 0 ...". */
+const char *sched_binding(const struct sched *s);
 
 #endif

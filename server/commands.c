@@ -13,6 +13,7 @@
 #include "engine/sampler.h"
 #include "engine/status.h"
 #include "engine/tokenizer.h"
+#include "kernels/kernels.h"
 #include "kernels/quant.h"
 
 #include <errno.h>
@@ -97,6 +98,7 @@ static void generate_usage(FILE *f)
             "      --seed S            random seed (default: from the clock)\n"
             "  -c, --ctx N             context length (default: model's, at most 4096)\n"
             "  -b, --batch N           prompt tokens per forward pass (default 64)\n"
+            "  -t, --threads N         compute threads, pinned one per core (default: all cores)\n"
             "      --ignore-eos        do not stop at end-of-generation tokens\n"
             "      --ids               print the prompt's and the generated token ids\n"
             "                          (two space-separated lines) instead of text\n"
@@ -120,17 +122,18 @@ int cmd_generate(int argc, char **argv)
         {"seed", required_argument, 0, 6},      {"ctx", required_argument, 0, 'c'},
         {"batch", required_argument, 0, 'b'},   {"ignore-eos", no_argument, 0, 7},
         {"ids", no_argument, 0, 8},             {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"threads", required_argument, 0, 't'}, {0, 0, 0, 0}};
     const char *C = "generate", *path = NULL, *prompt = "";
-    int32_t n_predict = 128, n_ctx = 0, n_batch = 64;
+    int32_t n_predict = 128, n_ctx = 0, n_batch = 64, n_threads = 0;
     bool ignore_eos = false, print_ids_only = false, seed_set = false;
     struct sampler_params sp = sampler_params_default();
     int64_t seed = 0;
     int c, rc = 0;
-    while ((c = getopt_long(argc, argv, "m:p:n:c:b:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:p:n:c:b:t:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': path = optarg; break;
         case 'p': prompt = optarg; break;
+        case 't': rc = parse_i32(C, "--threads", optarg, 1, 1024, &n_threads); break;
         case 'n': rc = parse_i32(C, "--n-predict", optarg, 0, 1 << 20, &n_predict); break;
         case 1: rc = parse_f32(C, "--temp", optarg, 0.0f, 100.0f, &sp.temperature); break;
         case 2: rc = parse_i32(C, "--top-k", optarg, 0, 1 << 24, &sp.top_k); break;
@@ -184,7 +187,9 @@ int cmd_generate(int argc, char **argv)
     if ((rc = kv_new(1, n_ctx, m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, &kv, err,
                      sizeof err)))
         goto fail;
-    if ((rc = fwd_new(m, n_batch, n_ctx, &f, err, sizeof err))) goto fail;
+    struct fwd_options fo = fwd_options_default();
+    fo.n_threads = n_threads;
+    if ((rc = fwd_new(m, n_batch, n_ctx, &fo, &f, err, sizeof err))) goto fail;
     if ((rc = sampler_params_validate(&sp, err, sizeof err))) goto fail;
     if ((rc = sampler_new(&sp, m->hp.n_vocab, &smp))) goto fail;
 
@@ -549,7 +554,8 @@ static void bench_usage(FILE *f)
             "      --prompt P     prompt tokens (default 64)\n"
             "      --batch N      sequences decoding together (default 1)\n"
             "      --gen G        decode steps (default 16)\n"
-            "      --threads T    compute threads (only 1 until the kernels land)\n"
+            "      --threads T    compute threads, pinned one per core (default: all cores)\n"
+            "      --reference    the scalar reference path (no repacked kernels)\n"
             "      --json         one JSON object on stdout instead of text\n");
 }
 
@@ -570,10 +576,11 @@ int cmd_bench(int argc, char **argv)
         {"model", required_argument, 0, 'm'}, {"prompt", required_argument, 0, 1},
         {"batch", required_argument, 0, 2},   {"gen", required_argument, 0, 3},
         {"threads", required_argument, 0, 4}, {"json", no_argument, 0, 5},
-        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+        {"reference", no_argument, 0, 6},     {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     const char *C = "bench", *path = NULL;
-    int32_t n_prompt = 64, n_batch = 1, n_gen = 16, n_threads = 1;
-    bool json = false;
+    int32_t n_prompt = 64, n_batch = 1, n_gen = 16, n_threads = 0;
+    bool json = false, reference = false;
     int c, rc = 0;
     while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
         switch (c) {
@@ -581,8 +588,9 @@ int cmd_bench(int argc, char **argv)
         case 1: rc = parse_i32(C, "--prompt", optarg, 1, 1 << 16, &n_prompt); break;
         case 2: rc = parse_i32(C, "--batch", optarg, 1, 1024, &n_batch); break;
         case 3: rc = parse_i32(C, "--gen", optarg, 1, 1 << 16, &n_gen); break;
-        case 4: rc = parse_i32(C, "--threads", optarg, 1, 1, &n_threads); break;
+        case 4: rc = parse_i32(C, "--threads", optarg, 1, 1024, &n_threads); break;
         case 5: json = true; break;
+        case 6: reference = true; break;
         case 'h': bench_usage(stdout); return 0;
         default: bench_usage(stderr); return 2;
         }
@@ -602,7 +610,9 @@ int cmd_bench(int argc, char **argv)
     if ((rc = kv_new(n_batch, n_ctx, m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, &kv, err,
                      sizeof err)))
         goto fail;
-    if ((rc = fwd_new(m, max_rows, n_ctx, &f, err, sizeof err))) goto fail;
+    struct fwd_options fo = {n_threads, reference};
+    if ((rc = fwd_new(m, max_rows, n_ctx, &fo, &f, err, sizeof err))) goto fail;
+    n_threads = fwd_n_threads(f);
     rows = malloc((size_t)max_rows * sizeof *rows);
     logits = malloc((size_t)n_batch * m->hp.n_vocab * sizeof *logits);
     if (!rows || !logits) {
@@ -633,12 +643,15 @@ int cmd_bench(int argc, char **argv)
     if (json) {
         printf("{\"model\":\"%s\",\"arch\":\"%s\",\"n_embd\":%d,\"n_layer\":%d,\"threads\":%d,"
                "\"prompt\":%d,\"batch\":%d,\"gen\":%d,\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,"
-               "\"peak_rss_mib\":%.1f,\"file_mib\":%.1f,\"path\":\"reference\"}\n",
+               "\"peak_rss_mib\":%.1f,\"file_mib\":%.1f,\"path\":\"%s\",\"isa\":\"%s\"}\n",
                path, m->arch_name, m->hp.n_embd, m->hp.n_layer, n_threads, n_prompt, n_batch,
-               n_gen, prefill, decode, rss, file);
+               n_gen, prefill, decode, rss, file, reference ? "reference" : "kernels",
+               kern_isa_name(kern_isa()));
     } else {
-        printf("model %s (%s, hidden %d, %d layers), %d thread, reference path\n", path,
-               m->arch_name, m->hp.n_embd, m->hp.n_layer, n_threads);
+        printf("model %s (%s, hidden %d, %d layers), %d threads, %s path (%s)\n", path,
+               m->arch_name, m->hp.n_embd, m->hp.n_layer, n_threads,
+               reference ? "reference" : "kernel", kern_isa_name(kern_isa()));
+        printf("binding: %s\n", fwd_binding(f));
         printf("prefill: %d tokens in %.3f s = %.2f tok/s\n", n_prompt, t1 - t0, prefill);
         printf("decode:  %d sequences x %d steps in %.3f s = %.2f tok/s aggregate\n", n_batch, n_gen,
                t3 - t2, decode);

@@ -1,6 +1,9 @@
 /* main.c - the lutfuse command line: pick a subcommand and run it. */
 #include "server/commands.h"
 
+#include "engine/status.h"
+#include "kernels/kernels.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -35,6 +38,12 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
         return 0;
+    }
+    /* Choose the kernels once, before any thread starts (LUTFUSE_ISA overrides). */
+    char err[LF_ERRMSG_LEN];
+    if (kern_init(err, sizeof err)) {
+        fprintf(stderr, "lutfuse: %s\n", err);
+        return 2;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);

@@ -31,7 +31,8 @@ static void serve_usage(FILE *f)
             "  -m, --model FILE        GGUF model (env LUTFUSE_MODEL)\n"
             "      --host ADDR         IPv4 address to bind (default 127.0.0.1; LUTFUSE_HOST)\n"
             "      --port N            TCP port, 0 = any free one (default 8080; LUTFUSE_PORT)\n"
-            "      --threads N         compute threads (default 1; LUTFUSE_THREADS)\n"
+            "      --threads N         compute threads pinned one per core; 0 = all cores\n"
+            "                          (default 0; LUTFUSE_THREADS)\n"
             "      --max-seqs N        sequences decoding at once = KV slots (default 8;\n"
             "                          LUTFUSE_MAX_SEQS)\n"
             "      --ctx N             context per sequence (default: model's, at most 2048;\n"
@@ -93,7 +94,7 @@ int cmd_serve(int argc, char **argv)
     if (getenv("LUTFUSE_HOST")) hc.host = getenv("LUTFUSE_HOST");
     hc.port = env_int("LUTFUSE_PORT", hc.port);
     hc.api_key = getenv("LUTFUSE_API_KEY");
-    int threads = env_int("LUTFUSE_THREADS", 1), max_seqs = env_int("LUTFUSE_MAX_SEQS", 8);
+    int threads = env_int("LUTFUSE_THREADS", 0), max_seqs = env_int("LUTFUSE_MAX_SEQS", 8);
     int ctx = env_int("LUTFUSE_CTX", 0), batch = 256, cap = 64;
     int max_queue = env_int("LUTFUSE_MAX_QUEUE", 64), grace = 10, max_body = (int)hc.max_body;
     int c, rc = 0;
@@ -102,7 +103,7 @@ int cmd_serve(int argc, char **argv)
         case 'm': path = optarg; break;
         case 1: hc.host = optarg; break;
         case 2: rc = flag_int("--port", optarg, 0, 65535, &hc.port); break;
-        case 3: rc = flag_int("--threads", optarg, 1, 1, &threads); break;
+        case 3: rc = flag_int("--threads", optarg, 0, 1024, &threads); break;
         case 4: rc = flag_int("--max-seqs", optarg, 1, 4096, &max_seqs); break;
         case 5: rc = flag_int("--ctx", optarg, 2, 1 << 20, &ctx); break;
         case 6: rc = flag_int("--batch-tokens", optarg, 1, 1 << 16, &batch); break;
@@ -152,6 +153,7 @@ int cmd_serve(int argc, char **argv)
     sc.batch_tokens = batch < max_seqs ? max_seqs : batch;
     sc.prefill_cap = cap;
     sc.max_queue = max_queue;
+    sc.n_threads = threads;
     if ((rc = sched_new(m, &sc, &s, err, sizeof err))) goto out;
     if ((rc = sched_start(s))) {
         snprintf(err, sizeof err, "cannot start the scheduler thread");
@@ -159,10 +161,11 @@ int cmd_serve(int argc, char **argv)
     }
     http_set_ready(h, m, s, sc.n_ctx);
     fprintf(stderr,
-            "lutfuse: listening on http://%s:%d (model %s, %d sequences x %d context, %d thread)\n"
+            "lutfuse: listening on http://%s:%d (model %s, %d sequences x %d context, %s)\n"
             "lutfuse: try: curl http://%s:%d/v1/completions -H 'Content-Type: application/json' "
             "-d '{\"prompt\": \"Once upon a time\", \"max_tokens\": 32}'\n",
-            hc.host, http_port(h), hc.model_id, sc.n_slots, sc.n_ctx, threads, hc.host, http_port(h));
+            hc.host, http_port(h), hc.model_id, sc.n_slots, sc.n_ctx, sched_binding(s), hc.host,
+            http_port(h));
 
     int sig = 0;
     sigwait(&sigs, &sig);

@@ -319,7 +319,7 @@ static void test_client_killed_mid_stream(void **state)
     (void)state;
     struct tu_server s;
     char args[512];
-    snprintf(args, sizeof args, "-m %s --quiet --max-seqs 4 --ctx 2048", g_tiny);
+    snprintf(args, sizeof args, "-m %s --quiet --max-seqs 4 --ctx 8192", g_tiny);
     if (tu_server_start(&s, args)) fail_msg("server: %s", s.log);
     const char *other = "{\"prompt\":\"abc\",\"max_tokens\":120,\"temperature\":0,\"stream\":true}";
     /* the solo output of the other stream */
@@ -332,7 +332,7 @@ static void test_client_killed_mid_stream(void **state)
     char *u = url(&s, "/v1/completions");
     struct body b = {0};
     b.abort_after = 3;
-    http(u, "POST", "{\"prompt\":\"x\",\"max_tokens\":1900,\"ignore_eos\":true,\"stream\":true}", NULL, &b, NULL);
+    http(u, "POST", "{\"prompt\":\"x\",\"max_tokens\":8000,\"ignore_eos\":true,\"stream\":true}", NULL, &b, NULL);
     const double t0 = mono();
     assert_true(b.chunks_seen >= 3);
     /* Its slot is free within a second: it was cancelled and evicted, and
@@ -418,7 +418,7 @@ static void test_limits_auth_busy_with_curl(void **state)
     (void)state;
     struct tu_server s;
     char args[512], cmd[2048];
-    snprintf(args, sizeof args, "-m %s --quiet --max-seqs 1 --max-queue 1 --max-body 4096 --api-key sekret --ctx 2048", g_tiny);
+    snprintf(args, sizeof args, "-m %s --quiet --max-seqs 1 --max-queue 1 --max-body 4096 --api-key sekret --ctx 8192", g_tiny);
     if (tu_server_start(&s, args)) fail_msg("server: %s", s.log);
     char *out = tu_tmp_path("curl.out");
     struct {
@@ -456,7 +456,7 @@ static void test_limits_auth_busy_with_curl(void **state)
     /* 503: one slot busy, one queued, the third is refused */
     struct bg long1 = {&s, "{\"prompt\":\"x\",\"max_tokens\":400,\"ignore_eos\":true,\"stream\":true}", NULL, 0};
     (void)long1;
-    const char *lb = "{\"prompt\":\"x\",\"max_tokens\":300,\"ignore_eos\":true}";
+    const char *lb = "{\"prompt\":\"x\",\"max_tokens\":8000,\"ignore_eos\":true}";
     pthread_t th[2];
     struct bg g[2] = {{&s, lb, NULL, 0}, {&s, lb, NULL, 0}};
     /* these need the key: use a small wrapper via curl options is overkill;
@@ -478,26 +478,23 @@ static void test_limits_auth_busy_with_curl(void **state)
     }
     int running = 2;
     double t0 = mono();
-    /* drive until both are in the server (second one queued) */
-    while (mono() - t0 < 0.5) {
+    /* drive until both are in the server: one running, one queued */
+    while (mono() - t0 < 20) {
         curl_multi_perform(multi, &running);
         curl_multi_poll(multi, NULL, 0, 20, NULL);
+        double r = metric_value(&s, "lutfuse_running_sequences"), q = metric_value(&s, "lutfuse_queue_depth");
+        if (getenv("E2E_DEBUG")) fprintf(stderr, "running %g queue %g (curl running %d)\n", r, q, running);
+        if (r == 1 && q == 1) break;
     }
     char ra[16];
     struct body b3 = {0};
     long st3 = http(u, "POST", lb, "sekret", &b3, ra);
-    assert_int_equal(st3, 503);
+    if (st3 != 503) fail_msg("third request: %ld %s", st3, b3.data);
     assert_string_equal(ra, "1");
     assert_non_null(strstr(b3.data, "queue"));
     free(b3.data);
-    while (running) {
-        curl_multi_perform(multi, &running);
-        curl_multi_poll(multi, NULL, 0, 50, NULL);
-    }
+    /* the two long requests are dropped by the client: the server cancels them */
     for (int i = 0; i < 2; i++) {
-        long st;
-        curl_easy_getinfo(e[i], CURLINFO_RESPONSE_CODE, &st);
-        assert_int_equal(st, 200);
         curl_multi_remove_handle(multi, e[i]);
         curl_easy_cleanup(e[i]);
         free(eb[i].data);
@@ -516,12 +513,12 @@ static void test_graceful_shutdown(void **state)
     (void)state;
     struct tu_server s;
     char args[512];
-    snprintf(args, sizeof args, "-m %s --quiet --max-seqs 2 --ctx 2048 --grace 0", g_tiny);
+    snprintf(args, sizeof args, "-m %s --quiet --max-seqs 2 --ctx 8192 --grace 0", g_tiny);
     if (tu_server_start(&s, args)) fail_msg("server: %s", s.log);
     struct bg g[3];
     pthread_t th[3];
     for (int i = 0; i < 3; i++) {
-        g[i] = (struct bg){&s, "{\"prompt\":\"x\",\"max_tokens\":1900,\"ignore_eos\":true,\"stream\":true}", NULL, 0};
+        g[i] = (struct bg){&s, "{\"prompt\":\"x\",\"max_tokens\":8000,\"ignore_eos\":true,\"stream\":true}", NULL, 0};
         pthread_create(&th[i], NULL, bg_main, &g[i]);
     }
     struct timespec ts = {0, 500000000L};
@@ -549,5 +546,6 @@ int main(void)
         cmocka_unit_test(test_limits_auth_busy_with_curl),
         cmocka_unit_test(test_graceful_shutdown),
     };
+    if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER"));
     return cmocka_run_group_tests_name("e2e_server", tests, setup, teardown);
 }

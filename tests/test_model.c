@@ -8,6 +8,7 @@
 #include "engine/model.h"
 #include "engine/status.h"
 #include "engine/tokenizer.h"
+#include "kernels/kernels.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -49,7 +50,7 @@ static void greedy(const struct model *m, int32_t *ids, int32_t n_prompt, int32_
     struct kv_cache *kv;
     struct fwd *f;
     assert_int_equal(kv_new(1, 512, m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, &kv, err, sizeof err), 0);
-    assert_int_equal(fwd_new(m, 64, 512, &f, err, sizeof err), 0);
+    assert_int_equal(fwd_new(m, 64, 512, NULL, &f, err, sizeof err), 0);
     float *logits = malloc((size_t)m->hp.n_vocab * sizeof *logits);
     struct fwd_row rows[64];
     assert_true(n_prompt <= 64);
@@ -135,7 +136,7 @@ static void test_stories_logits_match_llama2c(void **state)
     struct kv_cache *kv;
     struct fwd *f;
     assert_int_equal(kv_new(1, 512, m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, &kv, err, sizeof err), 0);
-    assert_int_equal(fwd_new(m, 16, 512, &f, err, sizeof err), 0);
+    assert_int_equal(fwd_new(m, 16, 512, NULL, &f, err, sizeof err), 0);
     struct fwd_row rows[16];
     for (int i = 0; i < 16; i++) rows[i] = (struct fwd_row){0, i, once16[i], i};
     float *logits = malloc(16 * 512 * sizeof *logits);
@@ -162,7 +163,7 @@ static void check_batch_invariance(const struct model *m, const int32_t *a, cons
     struct kv_cache *kv;
     struct fwd *f;
     assert_int_equal(kv_new(3, 64, m->hp.n_layer, kvd, &kv, err, sizeof err), 0);
-    assert_int_equal(fwd_new(m, 2 * n, 64, &f, err, sizeof err), 0);
+    assert_int_equal(fwd_new(m, 2 * n, 64, NULL, &f, err, sizeof err), 0);
     float *one = malloc((size_t)n * V * sizeof(float));
     float *all = malloc((size_t)n * V * sizeof(float));
     float *mixed = malloc((size_t)2 * n * V * sizeof(float));
@@ -207,12 +208,13 @@ static void test_stories_batch_invariance(void **state)
     model_free(m);
 }
 
-/* A small synthetic model of arch/type, written to a temp file. */
-static char *synth(enum model_arch arch, enum quant_type t, const char *name)
+/* A small synthetic model of arch/type (F16 embedding), written to a temp file. */
+static char *synth_embd(enum model_arch arch, enum quant_type t, enum quant_type embd, const char *name)
 {
     struct mkmodel_params p = mkmodel_defaults();
     p.arch = arch;
     p.wtype = t;
+    p.embd_type = embd;
     p.n_embd = 256, p.n_layer = 2, p.n_head = 4, p.n_head_kv = 2, p.n_ff = 512, p.n_ctx = 128;
     p.n_vocab = 400;
     p.seed = 42;
@@ -224,6 +226,11 @@ static char *synth(enum model_arch arch, enum quant_type t, const char *name)
     return path;
 }
 
+static char *synth(enum model_arch arch, enum quant_type t, const char *name)
+{
+    return synth_embd(arch, t, QT_F16, name);
+}
+
 /* Logits of 12 rows (one call) for a synthetic model. */
 static float *synth_logits(const char *path, int32_t *n_vocab)
 {
@@ -232,7 +239,7 @@ static float *synth_logits(const char *path, int32_t *n_vocab)
     struct kv_cache *kv;
     struct fwd *f;
     assert_int_equal(kv_new(1, 64, m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, &kv, err, sizeof err), 0);
-    assert_int_equal(fwd_new(m, 12, 64, &f, err, sizeof err), 0);
+    assert_int_equal(fwd_new(m, 12, 64, NULL, &f, err, sizeof err), 0);
     struct fwd_row rows[12];
     for (int i = 0; i < 12; i++) rows[i] = (struct fwd_row){0, i, (i * 37 + 5) % 350, i};
     float *logits = malloc((size_t)12 * m->hp.n_vocab * sizeof *logits);
@@ -244,12 +251,12 @@ static float *synth_logits(const char *path, int32_t *n_vocab)
     return logits;
 }
 
-/* The same ternary weights as TQ1_0, TQ2_0 and I2_S (and F32 for llama):
- * identical logits - the weights are identical and so is the arithmetic. */
+/* The same ternary weights as TQ1_0, TQ2_0 and I2_S: identical logits - the
+ * weights are identical and so is the arithmetic. */
 static void check_formats_agree(enum model_arch arch)
 {
-    static const enum quant_type types[] = {QT_TQ2_0, QT_TQ1_0, QT_I2_S, QT_F32};
-    int n_types = arch == MODEL_ARCH_LLAMA ? 4 : 3;
+    static const enum quant_type types[] = {QT_TQ2_0, QT_TQ1_0, QT_I2_S};
+    int n_types = 3;
     float *base = NULL;
     int32_t V = 0;
     for (int i = 0; i < n_types; i++) {
@@ -298,6 +305,109 @@ static void test_synthetic_batch_invariance(void **state)
     free(path);
 }
 
+/* Logits of `n` rows of one sequence in one call, through the reference path
+ * or the kernels with `threads` threads. */
+static float *path_logits(const struct model *m, int n, bool reference, int threads)
+{
+    char err[LF_ERRMSG_LEN];
+    struct kv_cache *kv;
+    struct fwd *f;
+    struct fwd_options o = {threads, reference};
+    assert_int_equal(kv_new(1, 64, m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, &kv, err, sizeof err), 0);
+    assert_int_equal(fwd_new(m, n, 64, &o, &f, err, sizeof err), 0);
+    struct fwd_row rows[64];
+    for (int i = 0; i < n; i++) rows[i] = (struct fwd_row){0, i, (i * 37 + 5) % 350, i};
+    float *logits = malloc((size_t)n * m->hp.n_vocab * sizeof *logits);
+    assert_int_equal(fwd_run(f, kv, rows, n, logits, err, sizeof err), 0);
+    fwd_free(f);
+    kv_free(kv);
+    return logits;
+}
+
+/* The kernel path (every ISA this CPU has, 1 and 2 threads, batch widths on
+ * both sides of the LUT/multiply-add crossover) gives the reference path's
+ * logits bit for bit, on synthetic llama and bitnet-b1.58 models of every
+ * ternary type. (F32 head: it stays on the float path; see the q8 head test.) */
+static void test_kernels_match_reference(void **state)
+{
+    (void)state;
+    static const enum model_arch archs[] = {MODEL_ARCH_LLAMA, MODEL_ARCH_BITNET_B158};
+    static const enum quant_type types[] = {QT_TQ2_0, QT_TQ1_0, QT_I2_S};
+    static const int widths[] = {1, 12, 40};
+    char err[LF_ERRMSG_LEN];
+    for (size_t a = 0; a < 2; a++)
+        for (size_t t = 0; t < 3; t++) {
+            char name[64];
+            snprintf(name, sizeof name, "kern-%zu-%zu.gguf", a, t);
+            char *path = synth_embd(archs[a], types[t], QT_F32, name);
+            struct model *m = load(path);
+            assert_int_equal(m->n_repacked, 14);
+            assert_null(m->head_q8.q);
+            assert_true(m->hp.int8_activations);
+            for (size_t wi = 0; wi < 3; wi++) {
+                const int n = widths[wi];
+                float *ref = path_logits(m, n, true, 1);
+                for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {
+                    if (!kern_isa_supported((enum kern_isa)isa)) continue;
+                    assert_int_equal(kern_set_isa((enum kern_isa)isa, err, sizeof err), 0);
+                    for (int th = 1; th <= 2; th++) {
+                        float *got = path_logits(m, n, false, th);
+                        if (memcmp(ref, got, (size_t)n * m->hp.n_vocab * sizeof(float)))
+                            fail_msg("%s %s N=%d isa %s threads %d: kernels differ from reference",
+                                     model_arch_name(archs[a]), quant_type_name(types[t]), n,
+                                     kern_isa_name((enum kern_isa)isa), th);
+                        free(got);
+                    }
+                }
+                free(ref);
+            }
+            assert_int_equal(kern_init(err, sizeof err), 0);
+            model_free(m);
+            free(path);
+        }
+}
+
+/* A quantized head (F16, Q6_K) goes through the int8 block kernel: logits
+ * within a stated tolerance of the reference, the same argmax on these
+ * rows, and bit-identical across ISAs and thread counts. */
+static void test_q8_head_tolerance(void **state)
+{
+    (void)state;
+    static const enum quant_type heads[] = {QT_F16, QT_Q6_K};
+    char err[LF_ERRMSG_LEN];
+    for (size_t h = 0; h < 2; h++) {
+        char name[64];
+        snprintf(name, sizeof name, "head-%zu.gguf", h);
+        char *path = synth_embd(MODEL_ARCH_BITNET_B158, QT_TQ2_0, heads[h], name);
+        struct model *m = load(path);
+        assert_non_null(m->head_q8.q);
+        const int n = 24, V = m->hp.n_vocab;
+        float *ref = path_logits(m, n, true, 1);
+        float *got = path_logits(m, n, false, 2);
+        float maxdiff = 0, range = 0;
+        for (int i = 0; i < n * V; i++) {
+            maxdiff = fmaxf(maxdiff, fabsf(ref[i] - got[i]));
+            range = fmaxf(range, fabsf(ref[i]));
+        }
+        print_message("%s head: max |q8 - reference| = %.4g (max |logit| %.3g)\n",
+                      quant_type_name(heads[h]), maxdiff, range);
+        /* int8 blocks carry ~1/254 relative error per weight and activation */
+        assert_true(maxdiff < 0.02f * range);
+        for (int r = 0; r < n; r++) assert_int_equal(argmax(ref + r * V, V), argmax(got + r * V, V));
+        for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {
+            if (!kern_isa_supported((enum kern_isa)isa)) continue;
+            assert_int_equal(kern_set_isa((enum kern_isa)isa, err, sizeof err), 0);
+            float *again = path_logits(m, n, false, 1);
+            assert_memory_equal(again, got, (size_t)n * V * sizeof(float));
+            free(again);
+        }
+        assert_int_equal(kern_init(err, sizeof err), 0);
+        free(ref), free(got);
+        model_free(m);
+        free(path);
+    }
+}
+
 static void test_bad_rows_rejected(void **state)
 {
     (void)state;
@@ -306,7 +416,7 @@ static void test_bad_rows_rejected(void **state)
     struct kv_cache *kv;
     struct fwd *f;
     assert_int_equal(kv_new(2, 32, m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, &kv, err, sizeof err), 0);
-    assert_int_equal(fwd_new(m, 4, 32, &f, err, sizeof err), 0);
+    assert_int_equal(fwd_new(m, 4, 32, NULL, &f, err, sizeof err), 0);
     float logits[512];
     struct fwd_row r = {2, 0, 1, 0};
     assert_int_equal(fwd_run(f, kv, &r, 1, logits, err, sizeof err), LF_ERR_INVALID);
@@ -370,6 +480,10 @@ int main(void)
         cmocka_unit_test(test_formats_agree_llama),
         cmocka_unit_test(test_formats_agree_bitnet),
         cmocka_unit_test(test_synthetic_batch_invariance),
+        cmocka_unit_test(test_kernels_match_reference),
+        cmocka_unit_test(test_q8_head_tolerance),
     };
+    char err[LF_ERRMSG_LEN];
+    if (kern_init(err, sizeof err)) fail_msg("kern_init: %s", err);
     return cmocka_run_group_tests_name("model", tests, NULL, NULL);
 }

@@ -1,0 +1,44 @@
+/* q8_avx2.c - int8 block dots with AVX2 (maddubs). |a|, |x| <= 127, so the
+ * pairwise int16 sums stay below 2*127*127 = 32258: no saturation. */
+#include "kernels/q8.h"
+
+#include <immintrin.h>
+
+/* Sum the 8 int32 lanes of each of v[0..7] into one vector of 8 sums. */
+static inline __m256i reduce8(__m256i v0, __m256i v1, __m256i v2, __m256i v3, __m256i v4,
+                              __m256i v5, __m256i v6, __m256i v7)
+{
+    __m256i s0 = _mm256_hadd_epi32(v0, v1), s1 = _mm256_hadd_epi32(v2, v3);
+    __m256i s2 = _mm256_hadd_epi32(v4, v5), s3 = _mm256_hadd_epi32(v6, v7);
+    __m256i t0 = _mm256_hadd_epi32(s0, s1), t1 = _mm256_hadd_epi32(s2, s3);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(t0, t1, 0x20),
+                            _mm256_permute2x128_si256(t0, t1, 0x31));
+}
+
+static inline __m256i block_dot(const int8_t *a, const int8_t *x)
+{
+    const __m256i va = _mm256_loadu_si256((const __m256i *)a);
+    const __m256i vx = _mm256_loadu_si256((const __m256i *)x);
+    const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(va, va), _mm256_sign_epi8(vx, va));
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+void q8_block_dots_avx2(const int8_t *a, const int8_t *x, int64_t nb, int32_t *dots)
+{
+    int64_t b = 0;
+    for (; b + 8 <= nb; b += 8) {
+        const int8_t *pa = a + b * Q8_BLOCK, *px = x + b * Q8_BLOCK;
+        __m256i r = reduce8(block_dot(pa, px), block_dot(pa + 32, px + 32),
+                            block_dot(pa + 64, px + 64), block_dot(pa + 96, px + 96),
+                            block_dot(pa + 128, px + 128), block_dot(pa + 160, px + 160),
+                            block_dot(pa + 192, px + 192), block_dot(pa + 224, px + 224));
+        _mm256_storeu_si256((__m256i *)(dots + b), r);
+    }
+    for (; b < nb; b++) {
+        __m256i v = block_dot(a + b * Q8_BLOCK, x + b * Q8_BLOCK);
+        __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        s = _mm_hadd_epi32(s, s);
+        s = _mm_hadd_epi32(s, s);
+        dots[b] = _mm_cvtsi128_si32(s);
+    }
+}
