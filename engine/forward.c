@@ -38,7 +38,6 @@ struct fwd_thread {
     float *tscales; /* (width/256 + 1) its group scales */
     float *scores;  /* (n_ctx) attention scores of one head */
     void *ws;       /* vlut workspace, 64-byte aligned */
-    int32_t *dots;  /* (n_embd/32 + 1) q8 block dots */
 };
 
 struct fwd {
@@ -128,8 +127,7 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct
         th->tscales = malloc((W / 256 + 1) * sizeof(float));
         th->scores = malloc((size_t)n_ctx * sizeof(float));
         th->ws = aligned_alloc(64, f->ws_size);
-        th->dots = malloc(hnb * sizeof(int32_t));
-        ok = th->wrow && th->trits && th->tscales && th->scores && th->ws && th->dots;
+        ok = th->wrow && th->trits && th->tscales && th->scores && th->ws;
     }
     if (!ok) {
         fwd_free(f);
@@ -149,7 +147,6 @@ void fwd_free(struct fwd *f)
         free(f->th[t].tscales);
         free(f->th[t].scores);
         free(f->th[t].ws);
-        free(f->th[t].dots);
     }
     free(f->th);
     tpool_free(f->pool);
@@ -202,16 +199,29 @@ static void rope_head(float *h, int32_t pos, const struct model *m)
     }
 }
 
+/* Round to nearest, ties to even, for |v| <= 2^22: adding and subtracting
+ * 1.5 * 2^23 leaves exactly the rounded integer (default rounding mode).
+ * Same result as nearbyintf there, without a libm call per element. */
+static inline float round_even(float v)
+{
+    const float magic = 12582912.0f;
+    return (v + magic) - magic;
+}
+
 /* Per-token absmax quantization to int8, as BitNet b1.58 was trained:
  * xs = 127 / max|x|, q = clamp(round(x * xs), -128, 127). */
 static void quantize_row_i8(const float *x, int32_t n, int8_t *q, float *xs)
 {
     float amax = 0.0f;
-    for (int32_t j = 0; j < n; j++) amax = fmaxf(amax, fabsf(x[j]));
+    for (int32_t j = 0; j < n; j++) {
+        const float a = fabsf(x[j]);
+        amax = a > amax ? a : amax;
+    }
     const float s = amax > 1e-5f ? 127.0f / amax : 127.0f / 1e-5f;
     for (int32_t j = 0; j < n; j++) {
-        float v = nearbyintf(x[j] * s);
-        q[j] = (int8_t)(v > 127.0f ? 127.0f : v < -128.0f ? -128.0f : v);
+        float v = x[j] * s; /* |v| <= 127 (up to rounding), or huge only if amax <= 1e-5 */
+        v = v > 127.0f ? 127.0f : v < -128.0f ? -128.0f : v;
+        q[j] = (int8_t)round_even(v);
     }
     *xs = s;
 }
@@ -298,7 +308,7 @@ static void head_q8_worker(void *ctx, int ith, int nth)
     const struct q8_matrix *w = &t->f->m->head_q8;
     int64_t r0, r1;
     tpool_split_aligned(w->rows, 16, ith, nth, &r0, &r1);
-    if (r0 < r1) q8_gemm(w, t->f->hq, t->f->hd, t->N, t->y, t->ldy, r0, r1, t->f->th[ith].dots);
+    if (r0 < r1) q8_gemm(w, t->f->hq, t->f->hd, t->N, t->y, t->ldy, r0, r1);
 }
 
 static void matmul_worker(void *ctx, int ith, int nth)
@@ -326,7 +336,19 @@ static void matmul(struct fwd *f, const struct model_weight *w, const float *x, 
     tpool_run(f->pool, matmul_worker, &t);
 }
 
-/* One row's attention over its sequence's positions 0..pos, all heads. */
+/* q . k over n dims in a fixed order: eight interleaved partial sums, then a
+ * tree - independent chains the compiler can keep in vector registers. */
+static inline float dot8(const float *q, const float *k, int32_t n)
+{
+    float l[8] = {0};
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) l[j] += q[i + j] * k[i + j];
+    for (; i < n; i++) l[i % 8] += q[i] * k[i];
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
+/* One row's attention over its sequence's positions 0..pos, heads [h0, h1). */
 static void attend(struct fwd *f, float *scores, const struct kv_cache *kv, int32_t layer,
                    const struct fwd_row *row, const float *q, float *out, int32_t h0, int32_t h1)
 {
@@ -340,22 +362,20 @@ static void attend(struct fwd *f, float *scores, const struct kv_cache *kv, int3
         const int32_t kvh = h / group;
         float maxv = -INFINITY;
         for (int32_t t = 0; t <= row->pos; t++) {
-            const float *kt = K + (size_t)t * kvd + (size_t)kvh * hd;
-            float s = 0.0f;
-            for (int32_t i = 0; i < hd; i++) s += qh[i] * kt[i];
-            s *= inv_sqrt;
-            scores[t] = s;
-            if (s > maxv) maxv = s;
+            const float sc = dot8(qh, K + (size_t)t * kvd + (size_t)kvh * hd, hd) * inv_sqrt;
+            scores[t] = sc;
+            maxv = sc > maxv ? sc : maxv;
         }
         float sum = 0.0f;
         for (int32_t t = 0; t <= row->pos; t++) {
             scores[t] = expf(scores[t] - maxv);
             sum += scores[t];
         }
+        const float inv_sum = 1.0f / sum;
         float *oh = out + (size_t)h * hd;
         memset(oh, 0, (size_t)hd * sizeof *oh);
         for (int32_t t = 0; t <= row->pos; t++) {
-            const float a = scores[t] / sum;
+            const float a = scores[t] * inv_sum;
             const float *vt = V + (size_t)t * kvd + (size_t)kvh * hd;
             for (int32_t i = 0; i < hd; i++) oh[i] += a * vt[i];
         }

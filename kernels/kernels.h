@@ -43,8 +43,8 @@ struct kern_ops {
     void (*vlut_mad_rows)(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
                           const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
                           int32_t *y, int64_t y_stride);
-    /* int8 block dots of the LM-head GEMM (see q8.h). */
-    void (*q8_block_dots)(const int8_t *a, const int8_t *x, int64_t nb, int32_t *dots);
+    /* One row x one token of the int8 block GEMM of the LM head (see q8.h). */
+    float (*q8_dot)(const int8_t *a, const float *ad, const int8_t *x, const float *xd, int64_t nb);
 };
 
 /* Detect the CPU once and select the ISA: LUTFUSE_ISA if set (and non-empty),

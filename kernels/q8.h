@@ -3,12 +3,14 @@
  *
  * At load the head (F16, BF16, Q8_0, Q4_K, Q6_K) is requantized once into
  * rows of Q8_BLOCK int8 values with one f32 scale per block; activations are
- * quantized the same way per token. Then
- *   y[n][m] = sum over blocks b, in order, of (float)dot_b * (wd[m][b] * xd[n][b])
- * where dot_b is the exact int32 dot product of the two blocks. The SIMD
- * kernels compute only the int32 block dots (exact, so bit-identical to the
- * reference); the float combination is one shared scalar loop, so every path
- * gives the same floats, independent of the batch width.
+ * quantized the same way per token. Then, with dot_b the exact int32 dot
+ * product of block b of the two rows and p_b = (float)dot_b * (wd_b * xd_b),
+ * the row's value is defined by eight partial sums, lane j taking the blocks
+ * b = j, j+8, j+16, ... in order (s_j = s_j + p_b, no fused multiply-add), and
+ *   y = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)).
+ * That order is what a 256-bit SIMD register does naturally, and the scalar
+ * reference follows it, so every ISA gives the same floats bit for bit,
+ * whatever the batch width.
  * Values are in [-127, 127] (never -128), which the SIMD sign trick needs.
  */
 #ifndef LF_Q8_H
@@ -34,14 +36,13 @@ int64_t q8_blocks(int64_t cols);
 void q8_quantize_row(const float *x, int64_t cols, int8_t *q, float *d);
 
 /* y[n*ldy + m] for n in [0,N), m in [m0,m1), as above. xq is N x nb*Q8_BLOCK,
- * xd is N x nb. dots is scratch of nb int32. Goes through the dispatch table
- * for the block dots. */
+ * xd is N x nb. Goes through the dispatch table. */
 void q8_gemm(const struct q8_matrix *w, const int8_t *xq, const float *xd, int64_t N, float *y,
-             int64_t ldy, int64_t m0, int64_t m1, int32_t *dots);
+             int64_t ldy, int64_t m0, int64_t m1);
 
-/* Per-ISA: dots[b] = sum_i a[b*32+i] * x[b*32+i] for b in [0, nb), exact. */
-void q8_block_dots_ref(const int8_t *a, const int8_t *x, int64_t nb, int32_t *dots);
-void q8_block_dots_avx2(const int8_t *a, const int8_t *x, int64_t nb, int32_t *dots);
-void q8_block_dots_avx512(const int8_t *a, const int8_t *x, int64_t nb, int32_t *dots);
+/* Per-ISA: one row times one token, nb blocks, in the order defined above. */
+float q8_dot_ref(const int8_t *a, const float *ad, const int8_t *x, const float *xd, int64_t nb);
+float q8_dot_avx2(const int8_t *a, const float *ad, const int8_t *x, const float *xd, int64_t nb);
+float q8_dot_avx512(const int8_t *a, const float *ad, const int8_t *x, const float *xd, int64_t nb);
 
 #endif

@@ -4,6 +4,9 @@
 
 #include <immintrin.h>
 
+/* Compiled with -ffp-contract=off: a*b + c stays two roundings, as in the
+ * reference. */
+
 static inline __m256i reduce8(__m256i v0, __m256i v1, __m256i v2, __m256i v3, __m256i v4,
                               __m256i v5, __m256i v6, __m256i v7)
 {
@@ -22,22 +25,34 @@ static inline __m256i block_dot(const int8_t *a, const int8_t *x)
                                _mm256_sign_epi8(vx, va));
 }
 
-void q8_block_dots_avx512(const int8_t *a, const int8_t *x, int64_t nb, int32_t *dots)
+/* Blocks b..b+7 -> one vector of 8 int32 dots. */
+static inline __m256i dots8(const int8_t *pa, const int8_t *px)
 {
+    return reduce8(block_dot(pa, px), block_dot(pa + 32, px + 32), block_dot(pa + 64, px + 64),
+                   block_dot(pa + 96, px + 96), block_dot(pa + 128, px + 128),
+                   block_dot(pa + 160, px + 160), block_dot(pa + 192, px + 192),
+                   block_dot(pa + 224, px + 224));
+}
+
+float q8_dot_avx512(const int8_t *a, const float *ad, const int8_t *x, const float *xd, int64_t nb)
+{
+    __m256 acc = _mm256_setzero_ps();
     int64_t b = 0;
     for (; b + 8 <= nb; b += 8) {
-        const int8_t *pa = a + b * Q8_BLOCK, *px = x + b * Q8_BLOCK;
-        __m256i r = reduce8(block_dot(pa, px), block_dot(pa + 32, px + 32),
-                            block_dot(pa + 64, px + 64), block_dot(pa + 96, px + 96),
-                            block_dot(pa + 128, px + 128), block_dot(pa + 160, px + 160),
-                            block_dot(pa + 192, px + 192), block_dot(pa + 224, px + 224));
-        _mm256_storeu_si256((__m256i *)(dots + b), r);
+        const __m256 scale = _mm256_mul_ps(_mm256_loadu_ps(ad + b), _mm256_loadu_ps(xd + b));
+        const __m256 p = _mm256_mul_ps(_mm256_cvtepi32_ps(dots8(a + b * Q8_BLOCK, x + b * Q8_BLOCK)), scale);
+        acc = _mm256_add_ps(acc, p);
     }
-    for (; b < nb; b++) {
+    float lane[8];
+    _mm256_storeu_ps(lane, acc);
+    for (; b < nb; b++) { /* the tail, lane by lane, as the reference */
         __m256i v = block_dot(a + b * Q8_BLOCK, x + b * Q8_BLOCK);
         __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
         s = _mm_hadd_epi32(s, s);
         s = _mm_hadd_epi32(s, s);
-        dots[b] = _mm_cvtsi128_si32(s);
+        const float scale = ad[b] * xd[b];
+        const float p = (float)_mm_cvtsi128_si32(s) * scale;
+        lane[b % 8] = lane[b % 8] + p;
     }
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }

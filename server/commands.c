@@ -13,6 +13,8 @@
 #include "engine/sampler.h"
 #include "engine/status.h"
 #include "engine/tokenizer.h"
+#include "scheduler/request.h"
+#include "scheduler/sched.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
 
@@ -546,17 +548,24 @@ int cmd_quantize(int argc, char **argv)
 static void bench_usage(FILE *f)
 {
     fprintf(f,
-            "usage: lutfuse bench -m FILE [--prompt P] [--batch N] [--gen G] [--json]\n\n"
-            "Prefill one P-token prompt, then decode G steps with N sequences together\n"
-            "(each with its own context, forked from the prompt). Prints prefill tokens/s,\n"
-            "aggregate decode tokens/s and peak memory. Token ids are synthetic.\n\n"
+            "usage: lutfuse bench -m FILE [--prompt P] [--batch N] [--gen G] [--json]\n"
+            "       lutfuse bench -m FILE --concurrency K [--rate R] [--prompt P] [--gen G]\n\n"
+            "Without --concurrency: prefill one P-token prompt, then decode G steps with N\n"
+            "sequences together (each with its own context, forked from the prompt); prints\n"
+            "prefill tokens/s, aggregate decode tokens/s and peak memory.\n"
+            "With --concurrency K: K requests (prompt P, output G, greedy, EOS ignored)\n"
+            "through the scheduler, all at once or Poisson at --rate R per second; prints\n"
+            "output tokens/s, TTFT and inter-token latency percentiles, the mean fused batch,\n"
+            "and the same workload one request at a time (the fusion gain).\n"
+            "Token ids are synthetic.\n\n"
             "  -m, --model FILE   GGUF model (required)\n"
             "      --prompt P     prompt tokens (default 64)\n"
             "      --batch N      sequences decoding together (default 1)\n"
             "      --gen G        decode steps (default 16)\n"
             "      --threads T    compute threads, pinned one per core (default: all cores)\n"
             "      --reference    the scalar reference path (no repacked kernels)\n"
-            "      --json         one JSON object on stdout instead of text\n");
+            "      --json         one JSON object on stdout instead of text\n"
+            "      --concurrency K, --rate R, --no-serial (skip the one-at-a-time run), --seed S\n");
 }
 
 static long peak_rss_kib(void)
@@ -570,6 +579,171 @@ static long peak_rss_kib(void)
     return kib;
 }
 
+/* ---- bench --concurrency: K requests through the scheduler ---- */
+
+struct sbench {
+    int32_t K, P, G, threads;
+    double rate; /* requests/s, 0 = all at once */
+    uint64_t seed;
+};
+
+struct sbench_result {
+    double wall_s, output_tok_s, mean_batch;
+    double ttft[3], itl[3]; /* p50, p90, p99 in ms */
+    uint64_t steps;
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* numpy-style linear interpolation percentile of sorted v[0..n). */
+static double pct(const double *v, size_t n, double p)
+{
+    if (n == 0) return 0.0;
+    double pos = p / 100.0 * (double)(n - 1);
+    size_t i = (size_t)pos;
+    return i + 1 < n ? v[i] + (pos - (double)i) * (v[i + 1] - v[i]) : v[n - 1];
+}
+
+static uint64_t sb_rand(uint64_t *st)
+{
+    *st = *st * 6364136223846793005ull + 1442695040888963407ull;
+    return *st >> 11;
+}
+
+/* Run K requests (all at once, or Poisson arrivals at b->rate) through a
+ * scheduler with `slots` sequences; serial = one request at a time. */
+static int sbench_run(const struct model *m, const struct sbench *b, bool serial,
+                      struct sbench_result *out, char *err, size_t err_len)
+{
+    struct sched_config sc = sched_config_default();
+    sc.n_slots = serial ? 1 : b->K;
+    sc.n_ctx = b->P + b->G + 1;
+    sc.batch_tokens = sc.n_slots > 256 ? sc.n_slots : 256;
+    sc.prefill_cap = 64;
+    sc.max_queue = b->K;
+    sc.n_threads = b->threads;
+    struct sched *s = NULL;
+    struct req **reqs = calloc((size_t)b->K, sizeof *reqs);
+    double *ttft = malloc((size_t)b->K * sizeof *ttft);
+    double *itl = malloc((size_t)b->K * (size_t)b->G * sizeof *itl);
+    int32_t *prompt = malloc((size_t)b->P * sizeof *prompt);
+    size_t n_itl = 0;
+    int rc = reqs && ttft && itl && prompt ? 0 : LF_ERR_NOMEM;
+    if (!rc) rc = sched_new(m, &sc, &s, err, err_len);
+    if (!rc) rc = sched_start(s);
+    uint64_t st = b->seed;
+    struct req_params rp = {0};
+    rp.sampling = sampler_params_default();
+    rp.sampling.temperature = 0.0f;
+    rp.max_tokens = b->G;
+    rp.ignore_eos = true;
+    const double t0 = now_s();
+    double next_arrival = t0;
+    int32_t submitted = 0, done = 0;
+    double *last_t = calloc((size_t)b->K, sizeof *last_t);
+    bool *got_first = calloc((size_t)b->K, sizeof *got_first);
+    if (!last_t || !got_first) rc = LF_ERR_NOMEM;
+    while (!rc && done < b->K) {
+        /* submit what has arrived (serial: only when nothing is in flight) */
+        while (submitted < b->K && (serial ? submitted == done : now_s() >= next_arrival)) {
+            for (int32_t i = 0; i < b->P; i++)
+                prompt[i] = i == 0 && tok_bos(m->tok) >= 0 ? tok_bos(m->tok)
+                                                            : (int32_t)(sb_rand(&st) % (uint64_t)m->hp.n_vocab);
+            if ((rc = req_new(prompt, b->P, &rp, &reqs[submitted], err, err_len))) break;
+            if ((rc = sched_submit(s, reqs[submitted], err, err_len))) break;
+            submitted++;
+            if (b->rate > 0)
+                next_arrival += -log(1.0 - (double)(sb_rand(&st) % 1000000) / 1e6) / b->rate;
+        }
+        /* drain events; times come from the scheduler thread */
+        bool idle = true;
+        for (int32_t i = done; i < submitted; i++) {
+            struct req_event ev;
+            int r;
+            while ((r = req_poll(reqs[i], &ev)) == 1) {
+                idle = false;
+                if (ev.token < 0) continue;
+                if (!got_first[i]) ttft[i] = ev.t * 1e3, got_first[i] = true;
+                else itl[n_itl++] = (ev.t - last_t[i]) * 1e3;
+                last_t[i] = ev.t;
+            }
+        }
+        while (done < submitted && req_finish_reason(reqs[done]) != REQ_RUNNING) {
+            struct req_event ev;
+            if (req_poll(reqs[done], &ev) != -1) break; /* drained next round */
+            done++;
+        }
+        if (idle && done < b->K) {
+            struct timespec ts = {0, 200000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    const double wall = now_s() - t0;
+    if (!rc) {
+        struct sched_stats stats;
+        sched_get_stats(s, &stats);
+        qsort(ttft, (size_t)b->K, sizeof *ttft, cmp_double);
+        qsort(itl, n_itl, sizeof *itl, cmp_double);
+        out->wall_s = wall;
+        out->output_tok_s = (double)b->K * b->G / wall;
+        out->steps = stats.steps;
+        out->mean_batch = stats.steps ? (double)(stats.decode_tokens + stats.prefill_tokens) / (double)stats.steps : 0;
+        const double ps[3] = {50, 90, 99};
+        for (int k = 0; k < 3; k++) {
+            out->ttft[k] = pct(ttft, (size_t)b->K, ps[k]);
+            out->itl[k] = pct(itl, n_itl, ps[k]);
+        }
+    }
+    for (int32_t i = 0; reqs && i < submitted; i++) req_unref(reqs[i]);
+    if (s) sched_stop(s, 0);
+    sched_free(s);
+    free(reqs), free(ttft), free(itl), free(prompt), free(last_t), free(got_first);
+    return rc;
+}
+
+static int bench_concurrency(const char *path, const struct sbench *b, bool serial, bool json)
+{
+    char err[LF_ERRMSG_LEN] = "";
+    struct model *m = NULL;
+    struct sbench_result fused = {0}, one = {0};
+    int rc = model_load(path, &m, err, sizeof err);
+    if (!rc) rc = sbench_run(m, b, false, &fused, err, sizeof err);
+    if (!rc && serial) rc = sbench_run(m, b, true, &one, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "lutfuse bench: %s\n", err[0] ? err : lf_strerror(rc));
+        model_free(m);
+        return 1;
+    }
+    const double gain = serial && one.output_tok_s > 0 ? fused.output_tok_s / one.output_tok_s : 0;
+    if (json) {
+        printf("{\"model\":\"%s\",\"concurrency\":%d,\"prompt\":%d,\"gen\":%d,\"threads\":%d,"
+               "\"rate\":%g,\"output_tok_s\":%.3f,\"wall_s\":%.3f,\"steps\":%llu,\"mean_batch\":%.2f,"
+               "\"ttft_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f},"
+               "\"itl_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f},"
+               "\"serial_output_tok_s\":%.3f,\"fusion_gain\":%.3f,\"isa\":\"%s\"}\n",
+               path, b->K, b->P, b->G, b->threads, b->rate, fused.output_tok_s, fused.wall_s,
+               (unsigned long long)fused.steps, fused.mean_batch, fused.ttft[0], fused.ttft[1],
+               fused.ttft[2], fused.itl[0], fused.itl[1], fused.itl[2], one.output_tok_s, gain,
+               kern_isa_name(kern_isa()));
+    } else {
+        printf("model %s (%s, hidden %d, %d layers), %d requests x (prompt %d, output %d), %s\n",
+               path, m->arch_name, m->hp.n_embd, m->hp.n_layer, b->K, b->P, b->G,
+               b->rate > 0 ? "Poisson arrivals" : "all at once");
+        printf("fused:    %.1f output tok/s, %llu steps, mean batch %.1f rows\n", fused.output_tok_s,
+               (unsigned long long)fused.steps, fused.mean_batch);
+        printf("          TTFT ms p50 %.1f p90 %.1f p99 %.1f; ITL ms p50 %.2f p90 %.2f p99 %.2f\n",
+               fused.ttft[0], fused.ttft[1], fused.ttft[2], fused.itl[0], fused.itl[1], fused.itl[2]);
+        if (serial)
+            printf("one at a time: %.1f output tok/s; fusion gain %.2fx\n", one.output_tok_s, gain);
+    }
+    model_free(m);
+    return 0;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -577,7 +751,13 @@ int cmd_bench(int argc, char **argv)
         {"batch", required_argument, 0, 2},   {"gen", required_argument, 0, 3},
         {"threads", required_argument, 0, 4}, {"json", no_argument, 0, 5},
         {"reference", no_argument, 0, 6},     {"help", no_argument, 0, 'h'},
+        {"concurrency", required_argument, 0, 7}, {"rate", required_argument, 0, 8},
+        {"no-serial", no_argument, 0, 9},     {"seed", required_argument, 0, 10},
         {0, 0, 0, 0}};
+    struct sbench sb = {0};
+    bool serial = true;
+    float rate = 0;
+    int64_t seed = 1;
     const char *C = "bench", *path = NULL;
     int32_t n_prompt = 64, n_batch = 1, n_gen = 16, n_threads = 0;
     bool json = false, reference = false;
@@ -591,12 +771,20 @@ int cmd_bench(int argc, char **argv)
         case 4: rc = parse_i32(C, "--threads", optarg, 1, 1024, &n_threads); break;
         case 5: json = true; break;
         case 6: reference = true; break;
+        case 7: rc = parse_i32(C, "--concurrency", optarg, 1, 4096, &sb.K); break;
+        case 8: rc = parse_f32(C, "--rate", optarg, 0.0f, 1e6f, &rate); break;
+        case 9: serial = false; break;
+        case 10: rc = parse_i64(C, "--seed", optarg, 0, INT64_MAX, &seed); break;
         case 'h': bench_usage(stdout); return 0;
         default: bench_usage(stderr); return 2;
         }
         if (rc) return rc;
     }
     if (!path || optind < argc) return bad_flag(C, "missing -m FILE%s%s", "", "");
+    if (sb.K > 0) {
+        sb.P = n_prompt, sb.G = n_gen, sb.threads = n_threads, sb.rate = rate, sb.seed = (uint64_t)seed;
+        return bench_concurrency(path, &sb, serial, json);
+    }
     char err[LF_ERRMSG_LEN] = "";
     struct model *m = NULL;
     struct kv_cache *kv = NULL;

@@ -40,49 +40,62 @@ static void test_quantize_by_hand(void **state)
     assert_int_equal(q[0], 0);
 }
 
-static void check_dots(int64_t nb, const int8_t *a, const int8_t *x)
+/* The specification written out: eight lane sums in block order, then the tree. */
+static float spec_dot(const int8_t *a, const float *ad, const int8_t *x, const float *xd, int64_t nb)
 {
-    int32_t want[512], got[512];
-    q8_block_dots_ref(a, x, nb, want);
+    float lane[8] = {0};
     for (int64_t b = 0; b < nb; b++) {
         int32_t s = 0;
         for (int i = 0; i < Q8_BLOCK; i++) s += a[b * 32 + i] * x[b * 32 + i];
-        assert_int_equal(want[b], s);
+        float scale = ad[b] * xd[b];
+        float p = (float)s * scale;
+        lane[b % 8] += p;
     }
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+static void check_dot(int64_t nb, const int8_t *a, const float *ad, const int8_t *x, const float *xd)
+{
+    float want = spec_dot(a, ad, x, xd, nb), got = q8_dot_ref(a, ad, x, xd, nb);
+    assert_memory_equal(&got, &want, sizeof want);
     if (kern_isa_supported(KERN_ISA_AVX2)) {
-        q8_block_dots_avx2(a, x, nb, got);
-        assert_memory_equal(got, want, (size_t)nb * sizeof *got);
+        got = q8_dot_avx2(a, ad, x, xd, nb);
+        assert_memory_equal(&got, &want, sizeof want);
     }
     if (kern_isa_supported(KERN_ISA_AVX512)) {
-        q8_block_dots_avx512(a, x, nb, got);
-        assert_memory_equal(got, want, (size_t)nb * sizeof *got);
+        got = q8_dot_avx512(a, ad, x, xd, nb);
+        assert_memory_equal(&got, &want, sizeof want);
     }
 }
 
-/* Awkward block counts (tails of the 8-block unroll) and extremes. */
-static void test_block_dots_every_isa(void **state)
+/* Awkward block counts (tails of the 8-block unroll) and extremes: every ISA
+ * gives the specification's float bit for bit. */
+static void test_dot_every_isa(void **state)
 {
     (void)state;
     static int8_t a[512 * 32], x[512 * 32];
+    static float ad[512], xd[512];
     static const int64_t nbs[] = {1, 2, 7, 8, 9, 15, 16, 17, 80, 81, 320, 511};
     for (size_t k = 0; k < sizeof nbs / sizeof *nbs; k++) {
         for (int64_t i = 0; i < nbs[k] * 32; i++) a[i] = rnd8(), x[i] = rnd8();
-        check_dots(nbs[k], a, x);
+        for (int64_t b = 0; b < nbs[k]; b++) ad[b] = 0.001f * (float)(rnd8() + 128), xd[b] = 0.37f / (float)(b + 1);
+        check_dot(nbs[k], a, ad, x, xd);
     }
-    /* worst cases: +-127 everywhere, equal and opposite signs */
+    /* worst cases: +-127 everywhere, equal and opposite signs, unit scales */
+    for (int64_t b = 0; b < 511; b++) ad[b] = 1.0f, xd[b] = 1.0f;
     for (int s = 0; s < 4; s++) {
         for (int64_t i = 0; i < 511 * 32; i++) {
             a[i] = (s & 1) ? -127 : 127;
             x[i] = (s & 2) ? -127 : 127;
         }
-        check_dots(511, a, x);
-        int32_t d[1];
-        q8_block_dots_ref(a, x, 1, d);
-        assert_int_equal(d[0], ((s == 0 || s == 3) ? 1 : -1) * 32 * 127 * 127);
+        check_dot(511, a, ad, x, xd);
+        float one = q8_dot_ref(a, ad, x, xd, 1);
+        assert_float_equal(one, ((s == 0 || s == 3) ? 1 : -1) * 32.0f * 127 * 127, 0);
     }
 }
 
-/* q8_gemm: hand-checked value and identical output on every ISA. */
+/* q8_gemm: hand-checked element and identical output on every ISA and for
+ * any split of the rows. */
 static void test_gemm(void **state)
 {
     (void)state;
@@ -90,29 +103,30 @@ static void test_gemm(void **state)
     const int64_t nb = q8_blocks(K);
     static int8_t wq[M * 3 * 32], xq[N * 3 * 32];
     static float wd[M * 3], xd[N * 3], y0[N * M], y1[N * M];
-    int32_t dots[3];
-    for (int i = 0; i < M * nb * 32; i++) wq[i] = (i % 32) + (i / 32) * 32 < K ? rnd8() : 0;
+    for (int i = 0; i < M * nb * 32; i++) wq[i] = rnd8();
     for (int i = 0; i < N * nb * 32; i++) xq[i] = rnd8();
     for (int i = 0; i < M * nb; i++) wd[i] = 0.01f * (float)(i % 7 + 1);
     for (int i = 0; i < N * nb; i++) xd[i] = 0.02f * (float)(i % 5 + 1);
     struct q8_matrix w = {M, K, wq, wd};
     char err[LF_ERRMSG_LEN];
     assert_int_equal(kern_set_isa(KERN_ISA_REF, err, sizeof err), 0);
-    q8_gemm(&w, xq, xd, N, y0, M, 0, M, dots);
-    /* element (n=2, m=3) by hand */
-    float want = 0.0f;
+    q8_gemm(&w, xq, xd, N, y0, M, 0, M);
+    /* element (n=2, m=3) by hand: 3 blocks land in lanes 0, 1, 2 */
+    float p[3];
     for (int64_t b = 0; b < nb; b++) {
         int32_t s = 0;
         for (int i = 0; i < 32; i++) s += wq[(3 * nb + b) * 32 + i] * xq[(2 * nb + b) * 32 + i];
-        want += (float)s * (wd[3 * nb + b] * xd[2 * nb + b]);
+        float scale = wd[3 * nb + b] * xd[2 * nb + b];
+        p[b] = (float)s * scale;
     }
+    float want = (p[0] + p[1]) + p[2];
     assert_memory_equal(&y0[2 * M + 3], &want, sizeof want);
     for (int isa = 1; isa < KERN_ISA_COUNT; isa++) {
         if (!kern_isa_supported((enum kern_isa)isa)) continue;
         assert_int_equal(kern_set_isa((enum kern_isa)isa, err, sizeof err), 0);
         memset(y1, 0, sizeof y1);
-        q8_gemm(&w, xq, xd, N, y1, M, 0, 7, dots);
-        q8_gemm(&w, xq, xd, N, y1, M, 7, M, dots);
+        q8_gemm(&w, xq, xd, N, y1, M, 0, 7);
+        q8_gemm(&w, xq, xd, N, y1, M, 7, M);
         assert_memory_equal(y0, y1, sizeof y0);
     }
 }
@@ -121,7 +135,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantize_by_hand),
-        cmocka_unit_test(test_block_dots_every_isa),
+        cmocka_unit_test(test_dot_every_isa),
         cmocka_unit_test(test_gemm),
     };
     return cmocka_run_group_tests_name("q8", tests, NULL, NULL);
