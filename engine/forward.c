@@ -226,6 +226,18 @@ static void quantize_row_i8(const float *x, int32_t n, int8_t *q, float *xs)
     *xs = s;
 }
 
+/* a . b over n dims in a fixed order: eight interleaved partial sums, then a
+ * tree - independent chains the compiler can keep in vector registers. */
+static inline float dot8(const float *q, const float *k, int32_t n)
+{
+    float l[8] = {0};
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) l[j] += q[i + j] * k[i + j];
+    for (; i < n; i++) l[i % 8] += q[i] * k[i];
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
 /* One matmul, described for the threads. */
 struct mm_task {
     struct fwd *f;
@@ -276,9 +288,7 @@ static void matmul_ref_rows(const struct mm_task *t, struct fwd_thread *th, int6
     for (int64_t r = r0; r < r1; r++) {
         quant_dequant_row(w->type, w->data, w->rows, K, r, th->wrow);
         for (int32_t n = 0; n < t->N; n++) {
-            const float *xr = t->x + (size_t)n * t->ldx;
-            float sum = 0.0f;
-            for (int64_t c = 0; c < K; c++) sum += th->wrow[c] * xr[c];
+            const float sum = dot8(th->wrow, t->x + (size_t)n * t->ldx, (int32_t)K);
             t->y[(size_t)n * t->ldy + r] = sum * w->scale;
         }
     }
@@ -334,18 +344,6 @@ static void matmul(struct fwd *f, const struct model_weight *w, const float *x, 
             quantize_row_i8(x + (size_t)n * ldx, (int32_t)w->cols, f->xq + (size_t)n * w->cols,
                             &f->xs[n]);
     tpool_run(f->pool, matmul_worker, &t);
-}
-
-/* q . k over n dims in a fixed order: eight interleaved partial sums, then a
- * tree - independent chains the compiler can keep in vector registers. */
-static inline float dot8(const float *q, const float *k, int32_t n)
-{
-    float l[8] = {0};
-    int32_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) l[j] += q[i + j] * k[i + j];
-    for (; i < n; i++) l[i % 8] += q[i] * k[i];
-    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
 }
 
 /* One row's attention over its sequence's positions 0..pos, heads [h0, h1). */

@@ -1,8 +1,10 @@
 #!/bin/sh
-# make bench: single-thread tokens/s of the reference path, with memory use,
-# for stories260K and for a synthetic model of BitNet b1.58 2B4T's shape
-# (hidden 2560, 30 layers, 20/5 heads, FFN 6912, vocab 128256; made once into
-# models/, about 1.2 GB). The figures are the baseline the kernels must beat.
+# make bench: tokens/s and memory of the scalar reference path (1 thread, the
+# baseline) and of the kernel path (1 and 2 threads) in the same run, for
+# stories260K and for a synthetic model of BitNet b1.58 2B4T's shape (hidden
+# 2560, 30 layers, 20/5 heads, FFN 6912, vocab 128256; made once into models/,
+# about 1.2 GB). Ratios against the reference are printed, since the machines
+# are shared and absolute figures drift.
 set -e
 build=$1
 bin=$build/lutfuse
@@ -12,6 +14,7 @@ echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
+ref_dec=1
 bench_model() { # name file args...
     name=$1; file=$2; shift 2
     pre=""; dec=""
@@ -22,13 +25,18 @@ bench_model() { # name file args...
     done
     rss=$(echo "$out" | sed 's/.*"peak_rss_mib":\([0-9.]*\).*/\1/')
     fmib=$(echo "$out" | sed 's/.*"file_mib":\([0-9.]*\).*/\1/')
-    printf '%-34s %-22s prefill %9.2f tok/s  decode %9.2f tok/s  peak RSS %7.1f MiB  file %7.1f MiB\n' \
-        "$name" "$*" "$(echo $pre | tr ' ' '\n' | median)" "$(echo $dec | tr ' ' '\n' | median)" "$rss" "$fmib"
+    d=$(echo $dec | tr ' ' '\n' | median)
+    case "$*" in *--reference*) ref_dec=$d ;; esac
+    printf '%-30s %-44s prefill %8.2f tok/s  decode %8.2f tok/s (x%.1f)  peak RSS %7.1f MiB  file %7.1f MiB\n' \
+        "$name" "$*" "$(echo $pre | tr ' ' '\n' | median)" "$d" "$(echo "$d $ref_dec" | awk '{print $1/$2}')" "$rss" "$fmib"
 }
 
-echo "reference path, 1 thread, median of $runs runs"
-bench_model "stories260K (F32)" "$shared/testdata/models/stories260K.gguf" --prompt 64 --gen 64 --batch 1
-bench_model "stories260K (F32)" "$shared/testdata/models/stories260K.gguf" --prompt 64 --gen 16 --batch 16
+echo "median of $runs runs; (xN) = decode speed over the reference path in the row above it"
+s260=$shared/testdata/models/stories260K.gguf
+bench_model "stories260K (F32)" "$s260" --prompt 64 --gen 64 --batch 1 --reference --threads 1
+bench_model "stories260K (F32)" "$s260" --prompt 64 --gen 64 --batch 1 --threads 2
+bench_model "stories260K (F32)" "$s260" --prompt 64 --gen 16 --batch 16 --reference --threads 1
+bench_model "stories260K (F32)" "$s260" --prompt 64 --gen 16 --batch 16 --threads 2
 
 mkdir -p models
 m2b=models/bench-2b-tq2_0.gguf
@@ -38,5 +46,8 @@ if [ ! -f "$m2b" ]; then
     [ -f "$shared/testdata/tokenizer/ggml-vocab-llama-bpe.gguf" ] && vocab="--vocab $shared/testdata/tokenizer/ggml-vocab-llama-bpe.gguf"
     "$bin" mkmodel --shape 2b --arch bitnet-b1.58 --type TQ2_0 $vocab -o "$m2b"
 fi
-runs=1 bench_model "BitNet-2B shape (TQ2_0, bitnet-b1.58)" "$m2b" --prompt 8 --gen 2 --batch 1
-runs=1 bench_model "BitNet-2B shape (TQ2_0, bitnet-b1.58)" "$m2b" --prompt 8 --gen 2 --batch 8
+runs=1 bench_model "BitNet-2B (TQ2_0)" "$m2b" --prompt 8 --gen 2 --batch 1 --reference --threads 1
+runs=1 bench_model "BitNet-2B (TQ2_0)" "$m2b" --prompt 8 --gen 16 --batch 1 --threads 1
+runs=1 bench_model "BitNet-2B (TQ2_0)" "$m2b" --prompt 8 --gen 16 --batch 1 --threads 2
+runs=1 bench_model "BitNet-2B (TQ2_0)" "$m2b" --prompt 8 --gen 2 --batch 8 --reference --threads 1
+runs=1 bench_model "BitNet-2B (TQ2_0)" "$m2b" --prompt 8 --gen 16 --batch 8 --threads 2

@@ -17,6 +17,7 @@
 #include "scheduler/sched.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
+#include "kernels/threadpool.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -338,6 +339,18 @@ int cmd_info(int argc, char **argv)
     print_token(m->tok, "bos", tok_bos(m->tok));
     print_token(m->tok, "eos", tok_eos(m->tok));
     print_token(m->tok, "eot", tok_eot(m->tok));
+    if (m->n_repacked || m->head_q8.q)
+        printf("kernels:       %d ternary tensors repacked%s, %.1f MiB in kernel layouts (%s)\n",
+               m->n_repacked, m->head_q8.q ? " + int8 output head" : "",
+               (double)m->repacked_bytes / (1 << 20), kern_isa_name(kern_isa()));
+    if (m->n_not_repacked)
+        printf("               %d ternary tensors mix block scales within a row: reference path\n",
+               m->n_not_repacked);
+    struct tpool *pool;
+    if (tpool_new(0, &pool, NULL, 0) == 0) {
+        printf("threads:       %s\n", tpool_binding(pool));
+        tpool_free(pool);
+    }
     model_free(m);
     return 0;
 }

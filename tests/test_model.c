@@ -326,16 +326,16 @@ static float *path_logits(const struct model *m, int n, bool reference, int thre
 
 /* The kernel path (every ISA this CPU has, 1 and 2 threads, batch widths on
  * both sides of the LUT/multiply-add crossover) gives the reference path's
- * logits bit for bit, on synthetic llama and bitnet-b1.58 models of every
- * ternary type. (F32 head: it stays on the float path; see the q8 head test.) */
+ * logits bit for bit, on synthetic llama, bitnet-b1.58 and bitnet models of
+ * every ternary type. (F32 head: it stays on the float path; see the q8 head test.) */
 static void test_kernels_match_reference(void **state)
 {
     (void)state;
-    static const enum model_arch archs[] = {MODEL_ARCH_LLAMA, MODEL_ARCH_BITNET_B158};
+    static const enum model_arch archs[] = {MODEL_ARCH_LLAMA, MODEL_ARCH_BITNET_B158, MODEL_ARCH_BITNET};
     static const enum quant_type types[] = {QT_TQ2_0, QT_TQ1_0, QT_I2_S};
     static const int widths[] = {1, 12, 40};
     char err[LF_ERRMSG_LEN];
-    for (size_t a = 0; a < 2; a++)
+    for (size_t a = 0; a < 3; a++)
         for (size_t t = 0; t < 3; t++) {
             char name[64];
             snprintf(name, sizeof name, "kern-%zu-%zu.gguf", a, t);
