@@ -22,6 +22,8 @@
 #include "engine/kv.h"
 #include "engine/model.h"
 #include "engine/status.h"
+#include "kernels/attn.h"
+#include "kernels/kernels.h"
 #include "kernels/q8.h"
 #include "kernels/threadpool.h"
 #include "kernels/vlut.h"
@@ -226,18 +228,6 @@ static void quantize_row_i8(const float *x, int32_t n, int8_t *q, float *xs)
     *xs = s;
 }
 
-/* a . b over n dims in a fixed order: eight interleaved partial sums, then a
- * tree - independent chains the compiler can keep in vector registers. */
-static inline float dot8(const float *q, const float *k, int32_t n)
-{
-    float l[8] = {0};
-    int32_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) l[j] += q[i + j] * k[i + j];
-    for (; i < n; i++) l[i % 8] += q[i] * k[i];
-    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-}
-
 /* One matmul, described for the threads. */
 struct mm_task {
     struct fwd *f;
@@ -288,7 +278,7 @@ static void matmul_ref_rows(const struct mm_task *t, struct fwd_thread *th, int6
     for (int64_t r = r0; r < r1; r++) {
         quant_dequant_row(w->type, w->data, w->rows, K, r, th->wrow);
         for (int32_t n = 0; n < t->N; n++) {
-            const float sum = dot8(th->wrow, t->x + (size_t)n * t->ldx, (int32_t)K);
+            const float sum = attn_dot_ref(th->wrow, t->x + (size_t)n * t->ldx, (int32_t)K);
             t->y[(size_t)n * t->ldy + r] = sum * w->scale;
         }
     }
@@ -346,37 +336,32 @@ static void matmul(struct fwd *f, const struct model_weight *w, const float *x, 
     tpool_run(f->pool, matmul_worker, &t);
 }
 
-/* One row's attention over its sequence's positions 0..pos, heads [h0, h1). */
+/* One row's attention over its sequence's positions 0..pos, heads [h0, h1).
+ * Scores and the value mix go through the kernels (same floats on every ISA);
+ * the softmax is scalar. */
 static void attend(struct fwd *f, float *scores, const struct kv_cache *kv, int32_t layer,
                    const struct fwd_row *row, const float *q, float *out, int32_t h0, int32_t h1)
 {
     const struct model_hparams *hp = &f->m->hp;
+    const struct kern_ops *ops = kern_ops();
     const int32_t hd = hp->head_dim, kvd = kv->kv_dim, group = hp->n_head / hp->n_head_kv;
+    const int32_t n = row->pos + 1;
     const float *K = kv_keys(kv, row->slot, layer);
     const float *V = kv_values(kv, row->slot, layer);
     const float inv_sqrt = 1.0f / sqrtf((float)hd);
     for (int32_t h = h0; h < h1; h++) {
-        const float *qh = q + (size_t)h * hd;
         const int32_t kvh = h / group;
+        ops->attn_scores(q + (size_t)h * hd, K + (size_t)kvh * hd, kvd, n, hd, inv_sqrt, scores);
         float maxv = -INFINITY;
-        for (int32_t t = 0; t <= row->pos; t++) {
-            const float sc = dot8(qh, K + (size_t)t * kvd + (size_t)kvh * hd, hd) * inv_sqrt;
-            scores[t] = sc;
-            maxv = sc > maxv ? sc : maxv;
-        }
+        for (int32_t t = 0; t < n; t++) maxv = scores[t] > maxv ? scores[t] : maxv;
         float sum = 0.0f;
-        for (int32_t t = 0; t <= row->pos; t++) {
+        for (int32_t t = 0; t < n; t++) {
             scores[t] = expf(scores[t] - maxv);
             sum += scores[t];
         }
         const float inv_sum = 1.0f / sum;
-        float *oh = out + (size_t)h * hd;
-        memset(oh, 0, (size_t)hd * sizeof *oh);
-        for (int32_t t = 0; t <= row->pos; t++) {
-            const float a = scores[t] * inv_sum;
-            const float *vt = V + (size_t)t * kvd + (size_t)kvh * hd;
-            for (int32_t i = 0; i < hd; i++) oh[i] += a * vt[i];
-        }
+        for (int32_t t = 0; t < n; t++) scores[t] *= inv_sum;
+        ops->attn_mix(scores, V + (size_t)kvh * hd, kvd, n, hd, out + (size_t)h * hd);
     }
 }
 
@@ -388,20 +373,18 @@ struct att_task {
     int32_t n_rows;
 };
 
-/* Threads split the (row, head) pairs. */
+/* Threads take the (row, head) pairs round-robin: later rows of a prompt
+ * attend over more positions, so contiguous ranges would be unbalanced. */
 static void attention_worker(void *ctx, int ith, int nth)
 {
     const struct att_task *t = ctx;
     const struct model_hparams *hp = &t->f->m->hp;
     const int32_t H = hp->n_head, QD = H * hp->head_dim;
-    int64_t i0, i1;
-    tpool_split((int64_t)t->n_rows * H, ith, nth, &i0, &i1);
-    for (int64_t i = i0; i < i1;) {
-        const int32_t r = (int32_t)(i / H), h0 = (int32_t)(i % H);
-        const int32_t h1 = (int32_t)((i1 - (int64_t)r * H) < H ? (i1 - (int64_t)r * H) : H);
+    const int64_t n_items = (int64_t)t->n_rows * H;
+    for (int64_t i = ith; i < n_items; i += nth) {
+        const int32_t r = (int32_t)(i / H), h = (int32_t)(i % H);
         attend(t->f, t->f->th[ith].scores, t->kv, t->layer, &t->rows[r], t->f->q + (size_t)r * QD,
-               t->f->att + (size_t)r * QD, h0, h1);
-        i = (int64_t)r * H + h1;
+               t->f->att + (size_t)r * QD, h, h + 1);
     }
 }
 

@@ -8,6 +8,7 @@
 #include "kernels/kernels.h"
 
 #include "engine/status.h"
+#include "kernels/attn.h"
 #include "kernels/q8.h"
 #include "kernels/vlut.h"
 
@@ -20,6 +21,8 @@ static struct kern_ops kern_table = {
     .vlut_lut_tile = vlut_lut_tile_ref,
     .vlut_mad_rows = vlut_mad_rows_ref,
     .q8_dot = q8_dot_ref,
+    .attn_scores = attn_scores_ref,
+    .attn_mix = attn_mix_ref,
 };
 
 static const char *const isa_names[KERN_ISA_COUNT] = {"ref", "avx2", "avx512"};
@@ -83,7 +86,11 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
     t->vlut_lut_tile = vlut_lut_tile_ref;
     t->vlut_mad_rows = vlut_mad_rows_ref;
     t->q8_dot = q8_dot_ref;
+    t->attn_scores = attn_scores_ref;
+    t->attn_mix = attn_mix_ref;
     if (isa >= KERN_ISA_AVX2) {
+        t->attn_scores = attn_scores_avx2; /* AVX-512 uses these too */
+        t->attn_mix = attn_mix_avx2;
         t->vlut_lut_tables = vlut_lut_tables_avx2;
         t->vlut_lut_tile = vlut_lut_tile_avx2;
         t->vlut_mad_rows = vlut_mad_rows_avx2;

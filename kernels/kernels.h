@@ -43,6 +43,11 @@ struct kern_ops {
     void (*vlut_mad_rows)(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
                           const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
                           int32_t *y, int64_t y_stride);
+    /* Attention scores and value mix of one head (see attn.h). */
+    void (*attn_scores)(const float *q, const float *K, int64_t stride, int32_t n, int32_t hd,
+                        float scale, float *scores);
+    void (*attn_mix)(const float *w, const float *V, int64_t stride, int32_t n, int32_t hd,
+                     float *out);
     /* One row x one token of the int8 block GEMM of the LM head (see q8.h). */
     float (*q8_dot)(const int8_t *a, const float *ad, const int8_t *x, const float *xd, int64_t nb);
 };

@@ -1,0 +1,38 @@
+/* attn.c - scalar attention loops: the specification (see attn.h). */
+#include "kernels/attn.h"
+
+#include <string.h>
+
+float attn_dot_ref(const float *a, const float *b, int32_t n)
+{
+    float l[8] = {0};
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) {
+            const float p = a[i + j] * b[i + j];
+            l[j] = l[j] + p;
+        }
+    for (; i < n; i++) {
+        const float p = a[i] * b[i];
+        l[i % 8] = l[i % 8] + p;
+    }
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
+void attn_scores_ref(const float *q, const float *K, int64_t stride, int32_t n, int32_t hd,
+                     float scale, float *scores)
+{
+    for (int32_t t = 0; t < n; t++) scores[t] = attn_dot_ref(q, K + t * stride, hd) * scale;
+}
+
+void attn_mix_ref(const float *w, const float *V, int64_t stride, int32_t n, int32_t hd, float *out)
+{
+    memset(out, 0, (size_t)hd * sizeof *out);
+    for (int32_t t = 0; t < n; t++) {
+        const float *v = V + t * stride;
+        for (int32_t i = 0; i < hd; i++) {
+            const float p = w[t] * v[i];
+            out[i] = out[i] + p;
+        }
+    }
+}
