@@ -87,6 +87,21 @@ static double mono_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* Everything sched_new allocates (any of it may be NULL). */
+static void free_memory(struct sched *s)
+{
+    fwd_free(s->fwd);
+    kv_free(s->kv);
+    free(s->logits);
+    free(s->rows);
+    free(s->info);
+    free(s->sampled);
+    free(s->queue);
+    free(s->live);
+    free(s->free_slots);
+    free(s);
+}
+
 int sched_new(const struct model *m, const struct sched_config *cfg, struct sched **out, char *err,
               size_t err_len)
 {
@@ -130,16 +145,7 @@ int sched_new(const struct model *m, const struct sched_config *cfg, struct sche
     *out = s;
     return 0;
 fail:
-    fwd_free(s->fwd);
-    kv_free(s->kv);
-    free(s->logits);
-    free(s->rows);
-    free(s->info);
-    free(s->sampled);
-    free(s->queue);
-    free(s->live);
-    free(s->free_slots);
-    free(s);
+    free_memory(s);
     return rc;
 }
 
@@ -507,16 +513,7 @@ void sched_free(struct sched *s)
     sched_stop(s, 0);
     pthread_mutex_destroy(&s->qmu);
     pthread_cond_destroy(&s->qcv);
-    fwd_free(s->fwd);
-    kv_free(s->kv);
-    free(s->logits);
-    free(s->rows);
-    free(s->info);
-    free(s->sampled);
-    free(s->queue);
-    free(s->live);
-    free(s->free_slots);
-    free(s);
+    free_memory(s);
 }
 
 void sched_get_stats(const struct sched *s, struct sched_stats *o)
