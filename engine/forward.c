@@ -40,6 +40,7 @@ struct fwd_thread {
     float *tscales; /* (width/256 + 1) its group scales */
     float *scores;  /* (n_ctx) attention scores of one head */
     void *ws;       /* vlut workspace, 64-byte aligned */
+    int32_t *dots;  /* (Q8_TOKENS * head blocks) LM-head block dots */
 };
 
 struct fwd {
@@ -129,7 +130,8 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct
         th->tscales = malloc((W / 256 + 1) * sizeof(float));
         th->scores = malloc((size_t)n_ctx * sizeof(float));
         th->ws = aligned_alloc(64, f->ws_size);
-        ok = th->wrow && th->trits && th->tscales && th->scores && th->ws;
+        th->dots = malloc((size_t)Q8_TOKENS * hnb * sizeof(int32_t));
+        ok = th->wrow && th->trits && th->tscales && th->scores && th->ws && th->dots;
     }
     if (!ok) {
         fwd_free(f);
@@ -149,6 +151,7 @@ void fwd_free(struct fwd *f)
         free(f->th[t].tscales);
         free(f->th[t].scores);
         free(f->th[t].ws);
+        free(f->th[t].dots);
     }
     free(f->th);
     tpool_free(f->pool);
@@ -308,7 +311,7 @@ static void head_q8_worker(void *ctx, int ith, int nth)
     const struct q8_matrix *w = &t->f->m->head_q8;
     int64_t r0, r1;
     tpool_split_aligned(w->rows, 16, ith, nth, &r0, &r1);
-    if (r0 < r1) q8_gemm(w, t->f->hq, t->f->hd, t->N, t->y, t->ldy, r0, r1);
+    if (r0 < r1) q8_gemm(w, t->f->hq, t->f->hd, t->N, t->y, t->ldy, r0, r1, t->f->th[ith].dots);
 }
 
 static void matmul_worker(void *ctx, int ith, int nth)

@@ -194,6 +194,15 @@ static int load_mat(struct loader *L, const char *name, int64_t rows, int64_t co
     return 0;
 }
 
+/* Let the kernel drop the file pages of a repacked tensor from memory. */
+static void release_pages(const struct model_weight *w)
+{
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)w->data + page - 1) & ~(page - 1);
+    uintptr_t b = ((uintptr_t)w->data + quant_tensor_bytes(w->type, w->rows, w->cols)) & ~(page - 1);
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 /* Repack one ternary weight into both kernel layouts with a per-row scale.
  * Groups of all-zero trits carry no weight, so their block scale does not
  * matter; a row whose other groups disagree on the scale is left to the
@@ -227,15 +236,6 @@ static int repack(struct model_weight *w, int8_t *trits, float *scales)
     w->row_scale = row_scale;
     w->vl = (struct vlut_weights){M, K, mem, mem + (size_t)M * (size_t)lut_b};
     return 0;
-}
-
-/* Let the kernel drop the file pages of a repacked tensor from memory. */
-static void release_pages(const struct model_weight *w)
-{
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t a = ((uintptr_t)w->data + page - 1) & ~(page - 1);
-    uintptr_t b = ((uintptr_t)w->data + quant_tensor_bytes(w->type, w->rows, w->cols)) & ~(page - 1);
-    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
 static int repack_all(struct model *m)
@@ -276,7 +276,7 @@ static int repack_head(struct model *m)
     const struct model_weight *w = &m->output;
     if (w->type == QT_F32 || quant_is_ternary(w->type)) return 0;
     const int64_t nb = q8_blocks(w->cols);
-    int8_t *q = malloc((size_t)w->rows * (size_t)nb * Q8_BLOCK + (size_t)w->rows * (size_t)nb * sizeof(float));
+    int8_t *q = malloc((size_t)w->rows * (size_t)nb * (Q8_BLOCK + sizeof(float) + sizeof(int32_t)));
     float *row = malloc((size_t)w->cols * sizeof *row);
     if (!q || !row) {
         free(q);
@@ -284,16 +284,22 @@ static int repack_head(struct model *m)
         return LF_ERR_NOMEM;
     }
     float *d = (float *)(q + (size_t)w->rows * (size_t)nb * Q8_BLOCK);
+    int32_t *wsum = (int32_t *)(d + (size_t)w->rows * (size_t)nb);
     for (int64_t r = 0; r < w->rows; r++) {
+        int8_t *qr = q + (size_t)r * (size_t)nb * Q8_BLOCK;
         quant_dequant_row(w->type, w->data, w->rows, w->cols, r, row);
         if (w->scale != 1.0f)
             for (int64_t c = 0; c < w->cols; c++) row[c] *= w->scale;
-        q8_quantize_row(row, w->cols, q + (size_t)r * (size_t)nb * Q8_BLOCK, d + (size_t)r * (size_t)nb);
+        q8_quantize_row(row, w->cols, qr, d + (size_t)r * (size_t)nb);
+        q8_block_sums(qr, nb, wsum + (size_t)r * (size_t)nb);
     }
     free(row);
-    m->head_q8 = (struct q8_matrix){w->rows, w->cols, q, d};
+    /* The file's head pages were all read once; let them go. A tied
+     * embedding faults back in only the rows that tokens look up. */
+    release_pages(w);
+    m->head_q8 = (struct q8_matrix){w->rows, w->cols, q, d, wsum};
     m->head_q8_mem = q;
-    m->repacked_bytes += (uint64_t)w->rows * (uint64_t)nb * (Q8_BLOCK + sizeof(float));
+    m->repacked_bytes += (uint64_t)w->rows * (uint64_t)nb * (Q8_BLOCK + sizeof(float) + sizeof(int32_t));
     return 0;
 }
 

@@ -48,8 +48,9 @@ struct kern_ops {
                         float scale, float *scores);
     void (*attn_mix)(const float *w, const float *V, int64_t stride, int32_t n, int32_t hd,
                      float *out);
-    /* One row x one token of the int8 block GEMM of the LM head (see q8.h). */
-    float (*q8_dot)(const int8_t *a, const float *ad, const int8_t *x, const float *xd, int64_t nb);
+    /* Exact int32 block dots of the LM-head GEMM: one row, up to Q8_TOKENS tokens (see q8.h). */
+    void (*q8_dots)(const int8_t *w, const int32_t *wsum, const int8_t *x, int64_t x_stride,
+                    int64_t ntok, int64_t nb, int32_t *dots);
 };
 
 /* Detect the CPU once and select the ISA: LUTFUSE_ISA if set (and non-empty),

@@ -1,5 +1,5 @@
-/* q8.c - int8 block GEMM: quantization, the scalar block dots (the
- * specification) and the shared float epilogue. */
+/* q8.c - int8 block GEMM of the LM head: quantization, the scalar block dots
+ * (the specification) and the shared float epilogue (see q8.h). */
 #include "kernels/q8.h"
 
 #include "kernels/kernels.h"
@@ -36,29 +36,48 @@ void q8_quantize_row(const float *x, int64_t cols, int8_t *q, float *d)
     }
 }
 
-float q8_dot_ref(const int8_t *a, const float *ad, const int8_t *x, const float *xd, int64_t nb)
+void q8_block_sums(const int8_t *q, int64_t nb, int32_t *wsum)
 {
-    float lane[8] = {0};
     for (int64_t b = 0; b < nb; b++) {
-        int32_t dot = 0;
-        for (int i = 0; i < Q8_BLOCK; i++) dot += a[b * Q8_BLOCK + i] * x[b * Q8_BLOCK + i];
-        const float scale = ad[b] * xd[b];
-        const float p = (float)dot * scale;
-        lane[b % 8] = lane[b % 8] + p;
+        int32_t s = 0;
+        for (int i = 0; i < Q8_BLOCK; i++) s += q[b * Q8_BLOCK + i];
+        wsum[b] = s;
     }
-    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+void q8_dots_ref(const int8_t *w, const int32_t *wsum, const int8_t *x, int64_t x_stride,
+                 int64_t ntok, int64_t nb, int32_t *dots)
+{
+    (void)wsum;
+    for (int64_t t = 0; t < ntok; t++)
+        for (int64_t b = 0; b < nb; b++) {
+            int32_t s = 0;
+            for (int i = 0; i < Q8_BLOCK; i++)
+                s += w[b * Q8_BLOCK + i] * x[t * x_stride + b * Q8_BLOCK + i];
+            dots[t * nb + b] = s;
+        }
 }
 
 void q8_gemm(const struct q8_matrix *w, const int8_t *xq, const float *xd, int64_t N, float *y,
-             int64_t ldy, int64_t m0, int64_t m1)
+             int64_t ldy, int64_t m0, int64_t m1, int32_t *dots)
 {
-    const int64_t nb = q8_blocks(w->cols);
-    float (*dot)(const int8_t *, const float *, const int8_t *, const float *, int64_t) =
-        kern_ops()->q8_dot;
+    const int64_t nb = q8_blocks(w->cols), stride = nb * Q8_BLOCK;
+    const struct kern_ops *ops = kern_ops();
     for (int64_t m = m0; m < m1; m++) {
-        const int8_t *wq = w->q + m * nb * Q8_BLOCK;
         const float *wd = w->d + m * nb;
-        for (int64_t n = 0; n < N; n++)
-            y[n * ldy + m] = dot(wq, wd, xq + n * nb * Q8_BLOCK, xd + n * nb, nb);
+        for (int64_t n0 = 0; n0 < N; n0 += Q8_TOKENS) {
+            const int64_t nt = N - n0 < Q8_TOKENS ? N - n0 : Q8_TOKENS;
+            ops->q8_dots(w->q + m * stride, w->wsum + m * nb, xq + n0 * stride, stride, nt, nb, dots);
+            for (int64_t t = 0; t < nt; t++) {
+                const float *nd = xd + (n0 + t) * nb;
+                float sum = 0.0f;
+                for (int64_t b = 0; b < nb; b++) {
+                    const float scale = wd[b] * nd[b];
+                    const float p = (float)dots[t * nb + b] * scale;
+                    sum = sum + p;
+                }
+                y[(n0 + t) * ldy + m] = sum;
+            }
+        }
     }
 }

@@ -1,19 +1,27 @@
-/* q8_avx512.c - int8 block dots with AVX-512 VNNI on 256-bit vectors
- * (vpdpbusd: unsigned |a| times sign-adjusted x, summed into int32 lanes). */
+/* q8_avx512.c - int8 block dots with AVX-512 VNNI: vpdpbusd multiplies
+ * unsigned bytes by signed bytes, so tokens go in as x+128 (x xor 0x80) and
+ * 128 * (sum of the weight block) is subtracted: exact. The weight block is
+ * loaded once for up to Q8_TOKENS tokens. */
 #include "kernels/q8.h"
 
 #include <immintrin.h>
 
-/* Compiled with -ffp-contract=off: a*b + c stays two roundings, as in the
- * reference. */
-
-static inline __m256i block_dot(const int8_t *a, const int8_t *x)
+void q8_dots_avx512(const int8_t *w, const int32_t *wsum, const int8_t *x, int64_t x_stride,
+                    int64_t ntok, int64_t nb, int32_t *dots)
 {
-    const __m256i va = _mm256_loadu_si256((const __m256i *)a);
-    const __m256i vx = _mm256_loadu_si256((const __m256i *)x);
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(va),
-                               _mm256_sign_epi8(vx, va));
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    for (int64_t b = 0; b < nb; b++) {
+        const int8_t *wb = w + b * Q8_BLOCK;
+        const __m512i w0 = _mm512_loadu_si512(wb), w1 = _mm512_loadu_si512(wb + 64);
+        const __m512i w2 = _mm512_loadu_si512(wb + 128), w3 = _mm512_loadu_si512(wb + 192);
+        for (int64_t t = 0; t < ntok; t++) {
+            const int8_t *xb = x + t * x_stride + b * Q8_BLOCK;
+            __m512i acc = _mm512_setzero_si512();
+            acc = _mm512_dpbusd_epi32(acc, _mm512_xor_si512(_mm512_loadu_si512(xb), flip), w0);
+            acc = _mm512_dpbusd_epi32(acc, _mm512_xor_si512(_mm512_loadu_si512(xb + 64), flip), w1);
+            acc = _mm512_dpbusd_epi32(acc, _mm512_xor_si512(_mm512_loadu_si512(xb + 128), flip), w2);
+            acc = _mm512_dpbusd_epi32(acc, _mm512_xor_si512(_mm512_loadu_si512(xb + 192), flip), w3);
+            dots[t * nb + b] = _mm512_reduce_add_epi32(acc) - 128 * wsum[b];
+        }
+    }
 }
-
-#define Q8_DOT_NAME q8_dot_avx512
-#include "kernels/q8_x86.h"
