@@ -49,8 +49,8 @@ struct sched {
     /* submit queue (FCFS ring), guarded by qmu */
     pthread_mutex_t qmu;
     pthread_cond_t qcv;
-    struct req **queue;
-    int32_t q_head, q_len;
+    struct req **queue; /* ring of q_cap = max_queue + n_slots */
+    int32_t q_head, q_len, q_cap;
     bool accepting, exit_now;
     atomic_bool cancel_all; /* read by the step loop without the lock */
 
@@ -129,7 +129,8 @@ int sched_new(const struct model *m, const struct sched_config *cfg, struct sche
     s->rows = malloc((size_t)s->max_rows * sizeof *s->rows);
     s->info = malloc((size_t)s->max_rows * sizeof *s->info);
     s->sampled = malloc((size_t)c.n_slots * sizeof *s->sampled);
-    s->queue = malloc((size_t)c.max_queue * sizeof *s->queue);
+    s->q_cap = c.max_queue + c.n_slots;
+    s->queue = malloc((size_t)s->q_cap * sizeof *s->queue);
     s->live = malloc((size_t)c.n_slots * sizeof *s->live);
     s->free_slots = malloc((size_t)c.n_slots * sizeof *s->free_slots);
     if (!s->logits || !s->rows || !s->info || !s->sampled || !s->queue || !s->live ||
@@ -180,13 +181,17 @@ int sched_submit(struct sched *s, struct req *r, char *err, size_t err_len)
     pthread_mutex_lock(&s->qmu);
     if (!s->accepting) {
         rc = lf_errf(err, err_len, LF_ERR_CANCELLED, "the server is shutting down");
-    } else if (s->q_len == s->cfg.max_queue) {
+    } else if (s->q_len - (s->cfg.n_slots - atomic_load(&s->st_running)) >= s->cfg.max_queue) {
+        /* Only requests that will find no free slot count as waiting: two
+         * arriving together at an idle server both get in, one to the free
+         * slot, one to the queue. st_running never exceeds n_slots, so the
+         * ring (max_queue + n_slots) cannot overflow. */
         atomic_fetch_add(&s->st_busy, 1);
         rc = lf_errf(err, err_len, LF_ERR_BUSY, "the queue is full (%d requests waiting)",
                      s->cfg.max_queue);
     } else {
         req_ref(r);
-        s->queue[(s->q_head + s->q_len) % s->cfg.max_queue] = r;
+        s->queue[(s->q_head + s->q_len) % s->q_cap] = r;
         s->q_len++;
         atomic_store(&s->st_queue, s->q_len);
         atomic_fetch_add(&s->st_submitted, 1);
@@ -315,7 +320,7 @@ static void admit(struct sched *s)
 {
     pthread_mutex_lock(&s->qmu);
     int32_t kept = 0;
-    const int32_t Q = s->cfg.max_queue;
+    const int32_t Q = s->q_cap;
     for (int32_t i = 0; i < s->q_len; i++) {
         struct req *r = s->queue[(s->q_head + i) % Q];
         if (req_is_cancelled(r) || s->cancel_all) {
@@ -333,6 +338,7 @@ static void admit(struct sched *s)
     }
     s->q_len = kept;
     atomic_store(&s->st_queue, kept);
+    atomic_store(&s->st_running, s->n_live);
     pthread_mutex_unlock(&s->qmu);
 }
 

@@ -26,7 +26,7 @@ struct sched_config {
     int32_t n_ctx;        /* positions per slot */
     int32_t batch_tokens; /* token budget per step (decode rows + prefill) */
     int32_t prefill_cap;  /* prompt tokens per request per step */
-    int32_t max_queue;    /* waiting requests before submit says LF_ERR_BUSY */
+    int32_t max_queue;    /* requests waiting for a slot before submit says LF_ERR_BUSY */
     int32_t n_threads;    /* compute threads of the forward pass (<= 0: all cores) */
 };
 
@@ -75,8 +75,9 @@ int sched_start(struct sched *s);
  * cancel the rest and join the thread. */
 void sched_stop(struct sched *s, int grace_ms);
 
-/* Any thread. Takes a reference to r on success. LF_ERR_BUSY if the queue is
- * full, LF_ERR_RANGE if the prompt does not fit the context,
+/* Any thread. Takes a reference to r on success. LF_ERR_BUSY if max_queue
+ * requests already wait with no free slot for them (never blocks),
+ * LF_ERR_RANGE if the prompt does not fit the context,
  * LF_ERR_CANCELLED after sched_stop, LF_ERR_NOMEM. */
 int sched_submit(struct sched *s, struct req *r, char *err, size_t err_len);
 

@@ -428,17 +428,27 @@ static void test_limits(void **state)
     struct req *oov = make_req(bad, 2, &p);
     assert_int_equal(sched_submit(s, oov, err, sizeof err), LF_ERR_INVALID);
     req_unref(oov);
-    struct req *q[3];
-    for (int i = 0; i < 3; i++) q[i] = make_req(prompt, 2, &p);
+    /* one free slot + max_queue 2: three fit before any step, the fourth is
+     * refused at once; after a step took the slot, still 2 may wait */
+    struct req *q[4];
+    for (int i = 0; i < 4; i++) q[i] = make_req(prompt, 2, &p);
     assert_int_equal(sched_submit(s, q[0], err, sizeof err), 0);
     assert_int_equal(sched_submit(s, q[1], err, sizeof err), 0);
-    assert_int_equal(sched_submit(s, q[2], err, sizeof err), LF_ERR_BUSY);
+    assert_int_equal(sched_submit(s, q[2], err, sizeof err), 0);
+    assert_int_equal(sched_submit(s, q[3], err, sizeof err), LF_ERR_BUSY);
+    assert_non_null(strstr(err, "queue is full"));
+    assert_int_equal(sched_step(s), 1);
+    struct sched_stats st;
+    sched_get_stats(s, &st);
+    assert_int_equal(st.running, 1);
+    assert_int_equal(st.queue_depth, 2);
+    assert_int_equal(sched_submit(s, q[3], err, sizeof err), LF_ERR_BUSY);
     /* context full: 2 prompt tokens + generation up to position 8 */
     while (sched_step(s) > 0) {
     }
     assert_int_equal(req_finish_reason(q[0]), REQ_FINISH_CONTEXT);
     assert_int_equal(req_n_generated(q[0]), 7);
-    for (int i = 0; i < 3; i++) req_unref(q[i]);
+    for (int i = 0; i < 4; i++) req_unref(q[i]);
     sched_free(s);
 }
 

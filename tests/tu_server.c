@@ -3,6 +3,7 @@
 
 #include "tests/testutil.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -112,4 +113,64 @@ int tu_server_stop(struct tu_server *s, int sig, int timeout_s)
         s->err_fd = 0;
     }
     return code;
+}
+
+long tu_server_rss_kib(const struct tu_server *s)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)s->pid);
+    FILE *f = s->pid > 0 ? fopen(path, "r") : NULL;
+    if (!f) return -1;
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmRSS:", 6)) kib = strtol(line + 6, NULL, 10);
+    fclose(f);
+    return kib;
+}
+
+size_t tu_body_append(char *p, size_t sz, size_t n, void *ud)
+{
+    struct tu_body *b = ud;
+    size_t len = sz * n;
+    char *nd = realloc(b->data, b->len + len + 1);
+    if (!nd) return 0; /* curl reports a write error */
+    memcpy(nd + b->len, p, len);
+    b->len += len;
+    nd[b->len] = 0;
+    b->data = nd;
+    return len;
+}
+
+char *tu_server_metrics(const struct tu_server *s)
+{
+    char url[128];
+    snprintf(url, sizeof url, "%s/metrics", s->base);
+    struct tu_body b = {0};
+    CURL *c = curl_easy_init();
+    if (!c) return NULL;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tu_body_append);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    long status = 0;
+    CURLcode rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    if (rc != CURLE_OK || status != 200 || !b.data) {
+        free(b.data);
+        return NULL;
+    }
+    return b.data;
+}
+
+double tu_metrics_value(const char *text, const char *name)
+{
+    size_t n = strlen(name);
+    const char *line = text;
+    while (line && *line) {
+        if (!strncmp(line, name, n) && line[n] == ' ') return strtod(line + n + 1, NULL);
+        line = strchr(line, '\n');
+        if (line) line++;
+    }
+    return -1;
 }

@@ -31,5 +31,24 @@ int tu_server_start(struct tu_server *s, const char *args);
 int tu_server_stop(struct tu_server *s, int sig, int timeout_s);
 /* A copy of the log so far (caller frees). */
 char *tu_server_log(struct tu_server *s);
+/* A response body collected by libcurl: pass tu_body_append as
+ * CURLOPT_WRITEFUNCTION and a zeroed struct tu_body as CURLOPT_WRITEDATA.
+ * data is NUL-terminated (NULL until the first byte); the caller frees it. */
+struct tu_body {
+    char *data;
+    size_t len;
+};
+size_t tu_body_append(char *p, size_t sz, size_t n, void *body);
+/* Resident set size of the running server in KiB (VmRSS of /proc/PID/status),
+ * or -1 if it cannot be read. */
+long tu_server_rss_kib(const struct tu_server *s);
+/* The body of GET /metrics (malloc'd, caller frees), or NULL when the server
+ * does not answer 200 within 10 s. Uses libcurl (curl_global_init is the
+ * caller's business). */
+char *tu_server_metrics(const struct tu_server *s);
+/* The value of the sample line "NAME VALUE" in a /metrics text (NAME may carry
+ * labels, e.g. "lutfuse_http_responses_total{class=\"2xx\"}"), or -1 if there
+ * is none (every lutfuse metric is >= 0). */
+double tu_metrics_value(const char *text, const char *name);
 
 #endif
