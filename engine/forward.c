@@ -40,7 +40,6 @@ struct fwd_thread {
     float *tscales; /* (width/256 + 1) its group scales */
     float *scores;  /* (n_ctx) attention scores of one head */
     void *ws;       /* vlut workspace, 64-byte aligned */
-    int32_t *dots;  /* (Q8_TOKENS * head blocks) LM-head block dots */
 };
 
 struct fwd {
@@ -51,8 +50,8 @@ struct fwd {
     int8_t *xq;     /* (R, width) int8 activations */
     float *xs;      /* (R) their scales: x = xq / xs */
     int32_t *yi;    /* (R, max rows of a ternary matrix) int32 GEMM output */
-    int8_t *hq;     /* (R, n_embd rounded up to 32) LM-head activations, int8 blocks */
-    float *hd;      /* (R, n_embd/32 + 1) their scales */
+    int8_t *hq;     /* (R, head blocks * Q8_BLOCK) LM-head activations, int8 blocks */
+    float *hd;      /* their block scales, grouped by 4 tokens (q8.h) */
     size_t ws_size;
     struct tpool *pool;
     int nth;
@@ -118,7 +117,7 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct
     f->yi = malloc(R * W * sizeof(int32_t));
     const size_t hnb = (size_t)q8_blocks(hp->n_embd);
     f->hq = malloc(R * hnb * Q8_BLOCK);
-    f->hd = malloc(R * hnb * sizeof(float));
+    f->hd = calloc((size_t)q8_groups(max_rows) * hnb * Q8_TOKENS, sizeof(float));
     f->ws_size = (vlut_workspace_size(max_rows, (int64_t)W, (int64_t)W) + 63) & ~(size_t)63;
     f->th = calloc((size_t)f->nth, sizeof *f->th);
     bool ok = f->x && f->xb && f->q && f->k && f->v && f->att && f->hb && f->hb2 && f->out &&
@@ -130,8 +129,7 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct
         th->tscales = malloc((W / 256 + 1) * sizeof(float));
         th->scores = malloc((size_t)n_ctx * sizeof(float));
         th->ws = aligned_alloc(64, f->ws_size);
-        th->dots = malloc((size_t)Q8_TOKENS * hnb * sizeof(int32_t));
-        ok = th->wrow && th->trits && th->tscales && th->scores && th->ws && th->dots;
+        ok = th->wrow && th->trits && th->tscales && th->scores && th->ws;
     }
     if (!ok) {
         fwd_free(f);
@@ -151,7 +149,6 @@ void fwd_free(struct fwd *f)
         free(f->th[t].tscales);
         free(f->th[t].scores);
         free(f->th[t].ws);
-        free(f->th[t].dots);
     }
     free(f->th);
     tpool_free(f->pool);
@@ -311,7 +308,7 @@ static void head_q8_worker(void *ctx, int ith, int nth)
     const struct q8_matrix *w = &t->f->m->head_q8;
     int64_t r0, r1;
     tpool_split_aligned(w->rows, 16, ith, nth, &r0, &r1);
-    if (r0 < r1) q8_gemm(w, t->f->hq, t->f->hd, t->N, t->y, t->ldy, r0, r1, t->f->th[ith].dots);
+    if (r0 < r1) q8_gemm(w, t->f->hq, t->f->hd, t->N, t->y, t->ldy, r0, r1);
 }
 
 static void matmul_worker(void *ctx, int ith, int nth)
@@ -502,8 +499,7 @@ int fwd_run(struct fwd *f, struct kv_cache *kv, const struct fwd_row *rows, int3
     if (m->head_q8.q && !f->opt.reference) {
         const int64_t nb = q8_blocks(E);
         for (int32_t i = 0; i < n_out; i++)
-            q8_quantize_row(f->xb + (size_t)i * W, E, f->hq + (size_t)i * nb * Q8_BLOCK,
-                            f->hd + (size_t)i * nb);
+            q8_quantize_row(f->xb + (size_t)i * W, E, f->hq + (size_t)i * nb * Q8_BLOCK, f->hd, i);
         struct mm_task t = {f, &m->output, f->xb, W, n_out, hp->n_vocab, logits, false};
         tpool_run(f->pool, head_q8_worker, &t);
     } else {

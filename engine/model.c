@@ -276,22 +276,25 @@ static int repack_head(struct model *m)
     const struct model_weight *w = &m->output;
     if (w->type == QT_F32 || quant_is_ternary(w->type)) return 0;
     const int64_t nb = q8_blocks(w->cols);
-    int8_t *q = malloc((size_t)w->rows * (size_t)nb * (Q8_BLOCK + sizeof(float) + sizeof(int32_t)));
+    const size_t nq = (size_t)w->rows * (size_t)nb * Q8_BLOCK;
+    const size_t ns = (size_t)q8_groups(w->rows) * (size_t)nb * Q8_ROWS; /* grouped scales */
+    const size_t bytes = nq + ns * (sizeof(float) + sizeof(int32_t));
+    int8_t *q = calloc(1, bytes); /* padding rows: scale 0, sum 0 */
     float *row = malloc((size_t)w->cols * sizeof *row);
     if (!q || !row) {
         free(q);
         free(row);
         return LF_ERR_NOMEM;
     }
-    float *d = (float *)(q + (size_t)w->rows * (size_t)nb * Q8_BLOCK);
-    int32_t *wsum = (int32_t *)(d + (size_t)w->rows * (size_t)nb);
+    float *d = (float *)(q + nq);
+    int32_t *wsum = (int32_t *)(d + ns);
     for (int64_t r = 0; r < w->rows; r++) {
         int8_t *qr = q + (size_t)r * (size_t)nb * Q8_BLOCK;
         quant_dequant_row(w->type, w->data, w->rows, w->cols, r, row);
         if (w->scale != 1.0f)
             for (int64_t c = 0; c < w->cols; c++) row[c] *= w->scale;
-        q8_quantize_row(row, w->cols, qr, d + (size_t)r * (size_t)nb);
-        q8_block_sums(qr, nb, wsum + (size_t)r * (size_t)nb);
+        q8_quantize_row(row, w->cols, qr, d, r);
+        q8_block_sums(qr, nb, wsum, r);
     }
     free(row);
     /* The file's head pages were all read once; let them go. A tied
@@ -299,7 +302,7 @@ static int repack_head(struct model *m)
     release_pages(w);
     m->head_q8 = (struct q8_matrix){w->rows, w->cols, q, d, wsum};
     m->head_q8_mem = q;
-    m->repacked_bytes += (uint64_t)w->rows * (uint64_t)nb * (Q8_BLOCK + sizeof(float) + sizeof(int32_t));
+    m->repacked_bytes += bytes;
     return 0;
 }
 

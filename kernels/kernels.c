@@ -20,7 +20,7 @@ static struct kern_ops kern_table = {
     .vlut_lut_tables = vlut_lut_tables_ref,
     .vlut_lut_tile = vlut_lut_tile_ref,
     .vlut_mad_rows = vlut_mad_rows_ref,
-    .q8_dots = q8_dots_ref,
+    .q8_tile = q8_tile_ref,
     .attn_scores = attn_scores_ref,
     .attn_mix = attn_mix_ref,
 };
@@ -85,7 +85,7 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
     t->vlut_lut_tables = vlut_lut_tables_ref;
     t->vlut_lut_tile = vlut_lut_tile_ref;
     t->vlut_mad_rows = vlut_mad_rows_ref;
-    t->q8_dots = q8_dots_ref;
+    t->q8_tile = q8_tile_ref;
     t->attn_scores = attn_scores_ref;
     t->attn_mix = attn_mix_ref;
     if (isa >= KERN_ISA_AVX2) {
@@ -94,13 +94,13 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
         t->vlut_lut_tables = vlut_lut_tables_avx2;
         t->vlut_lut_tile = vlut_lut_tile_avx2;
         t->vlut_mad_rows = vlut_mad_rows_avx2;
-        t->q8_dots = q8_dots_avx2;
+        t->q8_tile = q8_tile_avx2;
     }
     if (isa >= KERN_ISA_AVX512) {
         t->vlut_lut_tables = vlut_lut_tables_avx512;
         t->vlut_lut_tile = vlut_lut_tile_avx512;
         t->vlut_mad_rows = vlut_mad_rows_avx512;
-        t->q8_dots = q8_dots_avx512;
+        t->q8_tile = q8_tile_avx512;
     }
 }
 

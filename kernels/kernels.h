@@ -48,9 +48,10 @@ struct kern_ops {
                         float scale, float *scores);
     void (*attn_mix)(const float *w, const float *V, int64_t stride, int32_t n, int32_t hd,
                      float *out);
-    /* Exact int32 block dots of the LM-head GEMM: one row, up to Q8_TOKENS tokens (see q8.h). */
-    void (*q8_dots)(const int8_t *w, const int32_t *wsum, const int8_t *x, int64_t x_stride,
-                    int64_t ntok, int64_t nb, int32_t *dots);
+    /* One tile of the LM-head GEMM: up to Q8_ROWS rows x Q8_TOKENS tokens (see q8.h). */
+    void (*q8_tile)(const int8_t *w, const float *wd, const int32_t *wsum, int64_t nr,
+                    const int8_t *x, const float *xd, int64_t nt, int64_t nb, float *y,
+                    int64_t ldy);
 };
 
 /* Detect the CPU once and select the ISA: LUTFUSE_ISA if set (and non-empty),

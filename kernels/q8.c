@@ -1,10 +1,12 @@
-/* q8.c - int8 block GEMM of the LM head: quantization, the scalar block dots
- * (the specification) and the shared float epilogue (see q8.h). */
+/* q8.c - int8 block GEMM of the LM head: quantization, the scalar tile (the
+ * specification) and the driver over tiles (see q8.h). */
 #include "kernels/q8.h"
 
 #include "kernels/kernels.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int64_t q8_blocks(int64_t cols)
@@ -12,7 +14,12 @@ int64_t q8_blocks(int64_t cols)
     return (cols + Q8_BLOCK - 1) / Q8_BLOCK;
 }
 
-void q8_quantize_row(const float *x, int64_t cols, int8_t *q, float *d)
+int64_t q8_groups(int64_t n)
+{
+    return (n + 3) / 4;
+}
+
+void q8_quantize_row(const float *x, int64_t cols, int8_t *q, float *d, int64_t i)
 {
     const int64_t nb = q8_blocks(cols);
     for (int64_t b = 0; b < nb; b++) {
@@ -32,52 +39,59 @@ void q8_quantize_row(const float *x, int64_t cols, int8_t *q, float *d)
             qb[c - c0] = (int8_t)((v + 12582912.0f) - 12582912.0f);
         }
         for (int64_t c = c1; c < c0 + Q8_BLOCK; c++) qb[c - c0] = 0;
-        d[b] = scale;
+        d[q8_group_index(i, b, nb)] = scale;
     }
 }
 
-void q8_block_sums(const int8_t *q, int64_t nb, int32_t *wsum)
+void q8_block_sums(const int8_t *q, int64_t nb, int32_t *wsum, int64_t i)
 {
     for (int64_t b = 0; b < nb; b++) {
         int32_t s = 0;
-        for (int i = 0; i < Q8_BLOCK; i++) s += q[b * Q8_BLOCK + i];
-        wsum[b] = s;
+        for (int k = 0; k < Q8_BLOCK; k++) s += q[b * Q8_BLOCK + k];
+        wsum[q8_group_index(i, b, nb)] = s;
     }
 }
 
-void q8_dots_ref(const int8_t *w, const int32_t *wsum, const int8_t *x, int64_t x_stride,
-                 int64_t ntok, int64_t nb, int32_t *dots)
+void q8_tile_ref(const int8_t *w, const float *wd, const int32_t *wsum, int64_t nr,
+                 const int8_t *x, const float *xd, int64_t nt, int64_t nb, float *y, int64_t ldy)
 {
     (void)wsum;
-    for (int64_t t = 0; t < ntok; t++)
-        for (int64_t b = 0; b < nb; b++) {
-            int32_t s = 0;
-            for (int i = 0; i < Q8_BLOCK; i++)
-                s += w[b * Q8_BLOCK + i] * x[t * x_stride + b * Q8_BLOCK + i];
-            dots[t * nb + b] = s;
+    const int64_t stride = nb * Q8_BLOCK;
+    for (int64_t r = 0; r < nr; r++)
+        for (int64_t t = 0; t < nt; t++) {
+            float sum = 0.0f;
+            for (int64_t b = 0; b < nb; b++) {
+                const int8_t *wb = w + r * stride + b * Q8_BLOCK, *xb = x + t * stride + b * Q8_BLOCK;
+                int32_t dot = 0;
+                for (int k = 0; k < Q8_BLOCK; k++) dot += wb[k] * xb[k];
+                const float scale = wd[b * 4 + r] * xd[b * 4 + t];
+                const float p = (float)dot * scale;
+                sum = sum + p;
+            }
+            y[t * ldy + r] = sum;
         }
 }
 
 void q8_gemm(const struct q8_matrix *w, const int8_t *xq, const float *xd, int64_t N, float *y,
-             int64_t ldy, int64_t m0, int64_t m1, int32_t *dots)
+             int64_t ldy, int64_t m0, int64_t m1)
 {
+    if (m0 % Q8_ROWS) {
+        fprintf(stderr, "q8_gemm: row range starts at %lld, not a multiple of %d\n",
+                (long long)m0, Q8_ROWS);
+        abort();
+    }
     const int64_t nb = q8_blocks(w->cols), stride = nb * Q8_BLOCK;
     const struct kern_ops *ops = kern_ops();
-    for (int64_t m = m0; m < m1; m++) {
-        const float *wd = w->d + m * nb;
+    /* Rows outer: a group's 4 weight rows stay in L1 while every token
+     * streams past them. */
+    for (int64_t m = m0; m < m1; m += Q8_ROWS) {
+        const int64_t nr = m1 - m < Q8_ROWS ? m1 - m : Q8_ROWS;
+        const int64_t g = m / Q8_ROWS;
         for (int64_t n0 = 0; n0 < N; n0 += Q8_TOKENS) {
             const int64_t nt = N - n0 < Q8_TOKENS ? N - n0 : Q8_TOKENS;
-            ops->q8_dots(w->q + m * stride, w->wsum + m * nb, xq + n0 * stride, stride, nt, nb, dots);
-            for (int64_t t = 0; t < nt; t++) {
-                const float *nd = xd + (n0 + t) * nb;
-                float sum = 0.0f;
-                for (int64_t b = 0; b < nb; b++) {
-                    const float scale = wd[b] * nd[b];
-                    const float p = (float)dots[t * nb + b] * scale;
-                    sum = sum + p;
-                }
-                y[(n0 + t) * ldy + m] = sum;
-            }
+            ops->q8_tile(w->q + m * stride, w->d + g * nb * 4, w->wsum + g * nb * 4, nr,
+                         xq + n0 * stride, xd + (n0 / Q8_TOKENS) * nb * 4, nt, nb,
+                         y + n0 * ldy + m, ldy);
         }
     }
 }

@@ -1,5 +1,5 @@
 /* test_q8.c - the int8 block GEMM of the LM head: quantization by hand, and
- * every ISA's block dots bit-exact against the reference, worst cases included. */
+ * every ISA's tiles bit-exact against the definition, worst cases included. */
 #include "tests/testutil.h"
 
 #include "engine/status.h"
@@ -23,114 +23,156 @@ static void test_quantize_by_hand(void **state)
     x[0] = 1.27f, x[1] = -0.635f, x[2] = 0.005f, x[255] = -1.27f; /* block 0: amax 1.27 */
     x[256] = 2.54f, x[257] = 1.0f;                                /* block 1 (44 values) */
     int8_t q[512];
-    float d[2];
-    int32_t sums[2];
-    q8_quantize_row(x, 300, q, d);
-    assert_float_equal(d[0], 1.27f / 127.0f, 1e-9);
+    float d[2 * 4 * 2] = {0};
+    int32_t sums[2 * 4 * 2] = {0};
+    q8_quantize_row(x, 300, q, d, 5); /* row 5: group 1, slot 1 */
+    assert_float_equal(d[q8_group_index(5, 0, 2)], 1.27f / 127.0f, 1e-9);
+    assert_int_equal(q8_group_index(5, 0, 2), (1 * 2 + 0) * 4 + 1);
     assert_int_equal(q[0], 127);
     assert_int_equal(q[1], -64); /* -63.5 rounds to even */
     assert_int_equal(q[2], 0);   /* 0.5 rounds to even */
     assert_int_equal(q[255], -127);
-    assert_float_equal(d[1], 2.54f / 127.0f, 1e-9);
+    assert_float_equal(d[q8_group_index(5, 1, 2)], 2.54f / 127.0f, 1e-9);
     assert_int_equal(q[256], 127);
     assert_int_equal(q[257], 50);
     for (int i = 300; i < 512; i++) assert_int_equal(q[i], 0); /* padding */
-    q8_block_sums(q, 2, sums);
-    assert_int_equal(sums[0], 127 - 64 + 0 - 127);
-    assert_int_equal(sums[1], 127 + 50);
+    q8_block_sums(q, 2, sums, 5);
+    assert_int_equal(sums[(1 * 2 + 0) * 4 + 1], 127 - 64 + 0 - 127);
+    assert_int_equal(sums[(1 * 2 + 1) * 4 + 1], 127 + 50);
     float z[5] = {0};
-    q8_quantize_row(z, 5, q, d);
+    q8_quantize_row(z, 5, q, d, 0);
     assert_float_equal(d[0], 1.0f, 0);
     assert_int_equal(q[0], 0);
 }
 
-/* Every ISA's block dots equal the plain int32 sums, for 1..4 tokens, awkward
- * block counts and the extremes (+-127 with equal and opposite signs). */
-static void check_dots(const int8_t *w, const int8_t *x, int64_t nb, int64_t ntok)
+/* A random or extreme matrix of M rows and N tokens, quantized like the
+ * model and the forward pass do (grouped scales, padding zeroed). */
+struct case_data {
+    int64_t M, N, K, nb;
+    int8_t *wq, *xq;
+    float *wd, *xd;
+    int32_t *wsum;
+};
+
+static void case_new(struct case_data *c, int64_t M, int64_t N, int64_t K, int extreme)
 {
-    int32_t want[4 * 16], got[4 * 16], sums[16];
-    q8_block_sums(w, nb, sums);
-    const int64_t stride = nb * Q8_BLOCK;
-    for (int64_t t = 0; t < ntok; t++)
-        for (int64_t b = 0; b < nb; b++) {
-            int32_t s = 0;
-            for (int i = 0; i < Q8_BLOCK; i++) s += w[b * Q8_BLOCK + i] * x[t * stride + b * Q8_BLOCK + i];
-            want[t * nb + b] = s;
-        }
-    q8_dots_ref(w, sums, x, stride, ntok, nb, got);
-    assert_memory_equal(got, want, (size_t)(ntok * nb) * sizeof *got);
-    if (kern_isa_supported(KERN_ISA_AVX2)) {
-        q8_dots_avx2(w, sums, x, stride, ntok, nb, got);
-        assert_memory_equal(got, want, (size_t)(ntok * nb) * sizeof *got);
+    c->M = M, c->N = N, c->K = K, c->nb = q8_blocks(K);
+    const int64_t nb = c->nb;
+    c->wq = calloc((size_t)(M * nb * Q8_BLOCK), 1);
+    c->xq = calloc((size_t)(N * nb * Q8_BLOCK), 1);
+    c->wd = calloc((size_t)(q8_groups(M) * nb * 4), sizeof(float));
+    c->xd = calloc((size_t)(q8_groups(N) * nb * 4), sizeof(float));
+    c->wsum = calloc((size_t)(q8_groups(M) * nb * 4), sizeof(int32_t));
+    for (int64_t m = 0; m < M; m++) {
+        for (int64_t k = 0; k < K; k++)
+            c->wq[m * nb * Q8_BLOCK + k] = extreme ? (int8_t)((extreme & 1) ? -127 : 127) : rnd8();
+        for (int64_t b = 0; b < nb; b++) c->wd[q8_group_index(m, b, nb)] = 0.01f * (float)((m + b) % 7 + 1);
+        q8_block_sums(c->wq + m * nb * Q8_BLOCK, nb, c->wsum, m);
     }
-    if (kern_isa_supported(KERN_ISA_AVX512)) {
-        q8_dots_avx512(w, sums, x, stride, ntok, nb, got);
-        assert_memory_equal(got, want, (size_t)(ntok * nb) * sizeof *got);
+    for (int64_t n = 0; n < N; n++) {
+        for (int64_t k = 0; k < K; k++)
+            c->xq[n * nb * Q8_BLOCK + k] = extreme ? (int8_t)((extreme & 2) ? -127 : 127) : rnd8();
+        for (int64_t b = 0; b < nb; b++) c->xd[q8_group_index(n, b, nb)] = 0.02f * (float)((n + 3 * b) % 5 + 1);
     }
 }
 
-static void test_dots_every_isa(void **state)
+static void case_free(struct case_data *c)
 {
-    (void)state;
-    static int8_t w[16 * Q8_BLOCK], x[4 * 16 * Q8_BLOCK];
-    for (int64_t nb = 1; nb <= 11; nb += 5)
-        for (int64_t nt = 1; nt <= 4; nt++) {
-            for (int64_t i = 0; i < nb * Q8_BLOCK; i++) w[i] = rnd8();
-            for (int64_t i = 0; i < nt * nb * Q8_BLOCK; i++) x[i] = rnd8();
-            check_dots(w, x, nb, nt);
-        }
-    for (int s = 0; s < 4; s++) {
-        for (int64_t i = 0; i < 16 * Q8_BLOCK; i++) w[i] = (s & 1) ? -127 : 127;
-        for (int64_t i = 0; i < 4 * 16 * Q8_BLOCK; i++) x[i] = (s & 2) ? -127 : 127;
-        check_dots(w, x, 16, 4);
-        int32_t d[1], sums[1];
-        q8_block_sums(w, 1, sums);
-        q8_dots_ref(w, sums, x, Q8_BLOCK, 1, 1, d);
-        assert_int_equal(d[0], ((s == 0 || s == 3) ? 1 : -1) * Q8_BLOCK * 127 * 127);
-    }
+    free(c->wq), free(c->xq), free(c->wd), free(c->xd), free(c->wsum);
 }
 
-/* q8_gemm: an element by hand, and identical output on every ISA, for any
- * split of the rows and any batch width. */
-static void test_gemm(void **state)
+/* Element (n, m) computed here from the definition in q8.h. */
+static float by_definition(const struct case_data *c, int64_t n, int64_t m)
 {
-    (void)state;
-    enum { M = 19, K = 700, N = 6 };
-    const int64_t nb = q8_blocks(K);
-    static int8_t wq[M * 3 * Q8_BLOCK], xq[N * 3 * Q8_BLOCK];
-    static float wd[M * 3], xd[N * 3], y0[N * M], y1[N * M];
-    static int32_t wsum[M * 3], dots[Q8_TOKENS * 3];
-    for (int i = 0; i < M * nb * Q8_BLOCK; i++) wq[i] = rnd8();
-    for (int i = 0; i < N * nb * Q8_BLOCK; i++) xq[i] = rnd8();
-    for (int i = 0; i < M * nb; i++) wd[i] = 0.01f * (float)(i % 7 + 1);
-    for (int i = 0; i < N * nb; i++) xd[i] = 0.02f * (float)(i % 5 + 1);
-    for (int m = 0; m < M; m++) q8_block_sums(wq + m * nb * Q8_BLOCK, nb, wsum + m * nb);
-    struct q8_matrix w = {M, K, wq, wd, wsum};
-    char err[LF_ERRMSG_LEN];
-    assert_int_equal(kern_set_isa(KERN_ISA_REF, err, sizeof err), 0);
-    q8_gemm(&w, xq, xd, N, y0, M, 0, M, dots);
-    float want = 0.0f; /* element (n=5, m=3) */
+    const int64_t nb = c->nb;
+    float sum = 0.0f;
     for (int64_t b = 0; b < nb; b++) {
         int32_t s = 0;
-        for (int i = 0; i < Q8_BLOCK; i++) s += wq[(3 * nb + b) * Q8_BLOCK + i] * xq[(5 * nb + b) * Q8_BLOCK + i];
-        float scale = wd[3 * nb + b] * xd[5 * nb + b];
-        float p = (float)s * scale;
-        want = want + p;
+        for (int i = 0; i < Q8_BLOCK; i++)
+            s += c->wq[(m * nb + b) * Q8_BLOCK + i] * c->xq[(n * nb + b) * Q8_BLOCK + i];
+        const float scale = c->wd[q8_group_index(m, b, nb)] * c->xd[q8_group_index(n, b, nb)];
+        const float p = (float)s * scale;
+        sum = sum + p;
     }
-    assert_memory_equal(&y0[5 * M + 3], &want, sizeof want);
-    for (int isa = 1; isa < KERN_ISA_COUNT; isa++) {
+    return sum;
+}
+
+/* q8_gemm on every ISA equals the definition bit for bit, at awkward row
+ * counts (partial row groups), token counts (partial token groups), block
+ * counts (1, 3, 10) and for any split of the rows into multiples of 4; one
+ * token at a time gives the same rows (batch invariance). */
+static void check_case(const struct case_data *c)
+{
+    const struct q8_matrix w = {c->M, c->K, c->wq, c->wd, c->wsum};
+    float *want = malloc((size_t)(c->N * c->M) * sizeof(float));
+    float *got = malloc((size_t)(c->N * c->M) * sizeof(float));
+    float *row = malloc((size_t)c->M * sizeof(float));
+    for (int64_t n = 0; n < c->N; n++)
+        for (int64_t m = 0; m < c->M; m++) want[n * c->M + m] = by_definition(c, n, m);
+    char err[LF_ERRMSG_LEN];
+    for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {
         if (!kern_isa_supported((enum kern_isa)isa)) continue;
         assert_int_equal(kern_set_isa((enum kern_isa)isa, err, sizeof err), 0);
-        memset(y1, 0, sizeof y1);
-        q8_gemm(&w, xq, xd, N, y1, M, 0, 7, dots);
-        q8_gemm(&w, xq, xd, N, y1, M, 7, M, dots);
-        assert_memory_equal(y0, y1, sizeof y0);
-        /* one token at a time gives the same rows (batch invariance) */
-        for (int n = 0; n < N; n++) {
-            float row[M];
-            q8_gemm(&w, xq + n * nb * Q8_BLOCK, xd + n * nb, 1, row, M, 0, M, dots);
-            assert_memory_equal(row, y0 + n * M, sizeof row);
+        memset(got, 0xff, (size_t)(c->N * c->M) * sizeof(float));
+        const int64_t split = c->M > 8 ? 8 : 0;
+        q8_gemm(&w, c->xq, c->xd, c->N, got, c->M, 0, split);
+        q8_gemm(&w, c->xq, c->xd, c->N, got, c->M, split, c->M);
+        if (memcmp(got, want, (size_t)(c->N * c->M) * sizeof(float)))
+            fail_msg("%s: M=%lld N=%lld K=%lld differs from the definition", kern_isa_name((enum kern_isa)isa),
+                     (long long)c->M, (long long)c->N, (long long)c->K);
+        for (int64_t n = 0; n < c->N; n++) {
+            /* token n alone, its scales moved to the first slot of a group */
+            float xd1[64 * 4] = {0};
+            for (int64_t b = 0; b < c->nb; b++) xd1[b * 4] = c->xd[q8_group_index(n, b, c->nb)];
+            q8_gemm(&w, c->xq + n * c->nb * Q8_BLOCK, xd1, 1, row, c->M, 0, c->M);
+            assert_memory_equal(row, want + n * c->M, (size_t)c->M * sizeof(float));
         }
+    }
+    assert_int_equal(kern_set_isa(kern_isa_best(), err, sizeof err), 0);
+    free(want), free(got), free(row);
+}
+
+static void test_gemm_every_isa(void **state)
+{
+    (void)state;
+    static const int64_t Ms[] = {1, 3, 4, 5, 17, 19};
+    static const int64_t Ns[] = {1, 2, 3, 4, 5, 7, 9};
+    static const int64_t Ks[] = {100, 700, 2560};
+    for (size_t i = 0; i < sizeof Ms / sizeof *Ms; i++)
+        for (size_t j = 0; j < sizeof Ns / sizeof *Ns; j++)
+            for (size_t k = 0; k < sizeof Ks / sizeof *Ks; k++) {
+                struct case_data c;
+                case_new(&c, Ms[i], Ns[j], Ks[k], 0);
+                check_case(&c);
+                case_free(&c);
+            }
+}
+
+/* Worst cases: +-127 everywhere with equal and opposite signs, K = 4096
+ * (16 blocks): each block's dot is +-256*127*127, exactly. */
+static void test_gemm_extremes(void **state)
+{
+    (void)state;
+    for (int s = 1; s <= 4; s++) {
+        struct case_data c;
+        case_new(&c, 6, 5, 4096, s);
+        check_case(&c);
+        char err[LF_ERRMSG_LEN];
+        assert_int_equal(kern_set_isa(KERN_ISA_REF, err, sizeof err), 0);
+        const struct q8_matrix w = {c.M, c.K, c.wq, c.wd, c.wsum};
+        float y[5 * 6];
+        q8_gemm(&w, c.xq, c.xd, 5, y, 6, 0, 6);
+        const float sign = (s == 3 || s == 4) ? 1.0f : -1.0f; /* w, x = -127: s & 1, s & 2 */
+        /* row 0, token 0: scales 0.01*(b%7+1) and 0.02*(3b%5+1) */
+        float want = 0.0f;
+        for (int b = 0; b < 16; b++) {
+            const float scale = (0.01f * (float)(b % 7 + 1)) * (0.02f * (float)((3 * b) % 5 + 1));
+            const float p = (float)(sign > 0 ? Q8_BLOCK * 127 * 127 : -Q8_BLOCK * 127 * 127) * scale;
+            want = want + p;
+        }
+        assert_memory_equal(&y[0], &want, sizeof want);
+        assert_int_equal(kern_set_isa(kern_isa_best(), err, sizeof err), 0);
+        case_free(&c);
     }
 }
 
@@ -138,8 +180,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantize_by_hand),
-        cmocka_unit_test(test_dots_every_isa),
-        cmocka_unit_test(test_gemm),
+        cmocka_unit_test(test_gemm_every_isa),
+        cmocka_unit_test(test_gemm_extremes),
     };
     return cmocka_run_group_tests_name("q8", tests, NULL, NULL);
 }
