@@ -22,6 +22,7 @@
 #include "engine/kv.h"
 #include "engine/model.h"
 #include "engine/status.h"
+#include "kernels/act.h"
 #include "kernels/attn.h"
 #include "kernels/kernels.h"
 #include "kernels/q8.h"
@@ -30,6 +31,7 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +51,7 @@ struct fwd {
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *out;
     int8_t *xq;     /* (R, width) int8 activations */
     float *xs;      /* (R) their scales: x = xq / xs */
+    int64_t xq_cols; /* width of the rows now in xq */
     int32_t *yi;    /* (R, max rows of a ternary matrix) int32 GEMM output */
     int8_t *hq;     /* (R, head blocks * Q8_BLOCK) LM-head activations, int8 blocks */
     float *hd;      /* their block scales, grouped by 4 tokens (q8.h) */
@@ -201,33 +204,6 @@ static void rope_head(float *h, int32_t pos, const struct model *m)
     }
 }
 
-/* Round to nearest, ties to even, for |v| <= 2^22: adding and subtracting
- * 1.5 * 2^23 leaves exactly the rounded integer (default rounding mode).
- * Same result as nearbyintf there, without a libm call per element. */
-static inline float round_even(float v)
-{
-    const float magic = 12582912.0f;
-    return (v + magic) - magic;
-}
-
-/* Per-token absmax quantization to int8, as BitNet b1.58 was trained:
- * xs = 127 / max|x|, q = clamp(round(x * xs), -128, 127). */
-static void quantize_row_i8(const float *x, int32_t n, int8_t *q, float *xs)
-{
-    float amax = 0.0f;
-    for (int32_t j = 0; j < n; j++) {
-        const float a = fabsf(x[j]);
-        amax = a > amax ? a : amax;
-    }
-    const float s = amax > 1e-5f ? 127.0f / amax : 127.0f / 1e-5f;
-    for (int32_t j = 0; j < n; j++) {
-        float v = x[j] * s; /* |v| <= 127 (up to rounding), or huge only if amax <= 1e-5 */
-        v = v > 127.0f ? 127.0f : v < -128.0f ? -128.0f : v;
-        q[j] = (int8_t)round_even(v);
-    }
-    *xs = s;
-}
-
 /* One matmul, described for the threads. */
 struct mm_task {
     struct fwd *f;
@@ -323,16 +299,29 @@ static void matmul_worker(void *ctx, int ith, int nth)
     else matmul_ref_rows(t, th, r0, r1);
 }
 
+/* Per-token int8 quantization (act.h) of rows x[n*ldx + 0..K) into f->xq /
+ * f->xs, for the ternary matmuls that follow; q, k and v (and gate and up)
+ * share one. */
+static void quantize_rows(struct fwd *f, const float *x, int32_t ldx, int32_t N, int64_t K)
+{
+    void (*quant)(const float *, int64_t, int8_t *, float *) =
+        f->opt.reference ? act_quant_i8_ref : kern_ops()->act_quant_i8;
+    for (int32_t n = 0; n < N; n++) quant(x + (size_t)n * ldx, K, f->xq + (size_t)n * K, &f->xs[n]);
+    f->xq_cols = K;
+}
+
 /* y[n*ldy + r] = sum_c W[r][c] * x[n*ldx + c] for r in [0, w->rows), n in [0, N).
- * int8: the BitLinear path for ternary weights (see matmul_ref_rows). */
+ * int8: the BitLinear path for ternary weights (see matmul_ref_rows), on the
+ * activations quantize_rows() left in f->xq. */
 static void matmul(struct fwd *f, const struct model_weight *w, const float *x, int32_t ldx,
                    int32_t N, float *y, int32_t ldy, bool int8)
 {
     struct mm_task t = {f, w, x, ldx, N, ldy, y, int8 && quant_is_ternary(w->type)};
-    if (t.int8)
-        for (int32_t n = 0; n < N; n++)
-            quantize_row_i8(x + (size_t)n * ldx, (int32_t)w->cols, f->xq + (size_t)n * w->cols,
-                            &f->xs[n]);
+    if (t.int8 && f->xq_cols != w->cols) {
+        fprintf(stderr, "forward: int8 activations of width %lld for a %lld-column matrix\n",
+                (long long)f->xq_cols, (long long)w->cols);
+        abort();
+    }
     tpool_run(f->pool, matmul_worker, &t);
 }
 
@@ -440,6 +429,7 @@ int fwd_run(struct fwd *f, struct kv_cache *kv, const struct fwd_row *rows, int3
         /* attention */
         for (int32_t i = 0; i < n_rows; i++)
             rmsnorm(f->xb + (size_t)i * W, f->x + (size_t)i * E, l->attn_norm, E, hp->rms_eps);
+        if (i8) quantize_rows(f, f->xb, W, n_rows, E);
         matmul(f, &l->wq, f->xb, W, n_rows, f->q, QD, i8);
         matmul(f, &l->wk, f->xb, W, n_rows, f->k, KVD, i8);
         matmul(f, &l->wv, f->xb, W, n_rows, f->v, KVD, i8);
@@ -462,12 +452,15 @@ int fwd_run(struct fwd *f, struct kv_cache *kv, const struct fwd_row *rows, int3
                         hp->rms_eps);
             att_in = f->xb;
         }
-        matmul(f, &l->wo, att_in, att_in == f->xb ? W : QD, n_rows, f->out, E, i8);
+        const int32_t ld_att = att_in == f->xb ? W : QD;
+        if (i8) quantize_rows(f, att_in, ld_att, n_rows, QD);
+        matmul(f, &l->wo, att_in, ld_att, n_rows, f->out, E, i8);
         for (size_t j = 0; j < (size_t)n_rows * E; j++) f->x[j] += f->out[j];
 
         /* feed-forward */
         for (int32_t i = 0; i < n_rows; i++)
             rmsnorm(f->xb + (size_t)i * W, f->x + (size_t)i * E, l->ffn_norm, E, hp->rms_eps);
+        if (i8) quantize_rows(f, f->xb, W, n_rows, E);
         matmul(f, &l->w_gate, f->xb, W, n_rows, f->hb, F, i8);
         matmul(f, &l->w_up, f->xb, W, n_rows, f->hb2, F, i8);
         for (size_t j = 0; j < (size_t)n_rows * F; j++) {
@@ -486,7 +479,9 @@ int fwd_run(struct fwd *f, struct kv_cache *kv, const struct fwd_row *rows, int3
                         hp->rms_eps);
             ffn_in = f->xb;
         }
-        matmul(f, &l->w_down, ffn_in, ffn_in == f->xb ? W : F, n_rows, f->out, E, i8);
+        const int32_t ld_ffn = ffn_in == f->xb ? W : F;
+        if (i8) quantize_rows(f, ffn_in, ld_ffn, n_rows, F);
+        matmul(f, &l->w_down, ffn_in, ld_ffn, n_rows, f->out, E, i8);
         for (size_t j = 0; j < (size_t)n_rows * E; j++) f->x[j] += f->out[j];
     }
 

@@ -8,6 +8,7 @@
 #include "kernels/kernels.h"
 
 #include "engine/status.h"
+#include "kernels/act.h"
 #include "kernels/attn.h"
 #include "kernels/q8.h"
 #include "kernels/vlut.h"
@@ -21,6 +22,7 @@ static struct kern_ops kern_table = {
     .vlut_lut_tile = vlut_lut_tile_ref,
     .vlut_mad_rows = vlut_mad_rows_ref,
     .q8_tile = q8_tile_ref,
+    .act_quant_i8 = act_quant_i8_ref,
     .attn_scores = attn_scores_ref,
     .attn_mix = attn_mix_ref,
 };
@@ -86,6 +88,7 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
     t->vlut_lut_tile = vlut_lut_tile_ref;
     t->vlut_mad_rows = vlut_mad_rows_ref;
     t->q8_tile = q8_tile_ref;
+    t->act_quant_i8 = act_quant_i8_ref;
     t->attn_scores = attn_scores_ref;
     t->attn_mix = attn_mix_ref;
     if (isa >= KERN_ISA_AVX2) {
@@ -95,12 +98,14 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
         t->vlut_lut_tile = vlut_lut_tile_avx2;
         t->vlut_mad_rows = vlut_mad_rows_avx2;
         t->q8_tile = q8_tile_avx2;
+        t->act_quant_i8 = act_quant_i8_avx2;
     }
     if (isa >= KERN_ISA_AVX512) {
         t->vlut_lut_tables = vlut_lut_tables_avx512;
         t->vlut_lut_tile = vlut_lut_tile_avx512;
         t->vlut_mad_rows = vlut_mad_rows_avx512;
         t->q8_tile = q8_tile_avx512;
+        t->act_quant_i8 = act_quant_i8_avx512;
     }
 }
 

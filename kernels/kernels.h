@@ -48,6 +48,8 @@ struct kern_ops {
                         float scale, float *scores);
     void (*attn_mix)(const float *w, const float *V, int64_t stride, int32_t n, int32_t hd,
                      float *out);
+    /* Per-token absmax int8 quantization of n activations (see act.h). */
+    void (*act_quant_i8)(const float *x, int64_t n, int8_t *q, float *xs);
     /* One tile of the LM-head GEMM: up to Q8_ROWS rows x Q8_TOKENS tokens (see q8.h). */
     void (*q8_tile)(const int8_t *w, const float *wd, const int32_t *wsum, int64_t nr,
                     const int8_t *x, const float *xd, int64_t nt, int64_t nb, float *y,

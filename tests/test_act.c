@@ -1,0 +1,94 @@
+/* test_act.c - activation kernels: int8 quantization by hand, and every ISA
+ * equal to the reference byte for byte at awkward lengths and edge values. */
+#include "tests/testutil.h"
+
+#include "engine/status.h"
+#include "kernels/act.h"
+#include "kernels/kernels.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t g_rng = 777;
+static float rndf(void)
+{
+    g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((int64_t)(g_rng >> 40) - (1 << 23)) / (float)(1 << 20); /* [-8, 8) */
+}
+
+static void test_quant_by_hand(void **state)
+{
+    (void)state;
+    /* amax 2: scale 63.5; 1 -> 63.5 -> 64 (even), -0.5 -> -31.75 -> -32,
+     * 2 -> 127, -2 -> -127, 0.0157480315 -> 1 */
+    const float x[5] = {1.0f, -0.5f, 2.0f, -2.0f, 1.0f / 63.5f};
+    int8_t q[5];
+    float xs;
+    act_quant_i8_ref(x, 5, q, &xs);
+    assert_true(xs == 63.5f);
+    const int8_t want[5] = {64, -32, 127, -127, 1};
+    assert_memory_equal(q, want, 5);
+    /* all zero: scale 127/1e-5, every value 0 */
+    const float z[3] = {0.0f, -0.0f, 0.0f};
+    act_quant_i8_ref(z, 3, q, &xs);
+    assert_true(xs == 127.0f / 1e-5f);
+    assert_int_equal(q[0] | q[1] | q[2], 0);
+    /* tiny values below the 1e-5 floor are scaled by 127/1e-5, not blown up */
+    const float t[2] = {5e-6f, -1e-5f};
+    act_quant_i8_ref(t, 2, q, &xs);
+    assert_int_equal(q[0], 64); /* 63.5 -> 64 */
+    assert_int_equal(q[1], -127);
+}
+
+/* Every supported ISA against the reference: lengths 1..70 and the model
+ * widths, random data, constant data, and halves that test the rounding. */
+static void check_all(const float *x, int64_t n)
+{
+    int8_t want[3000], got[3000 + 64];
+    float ws, gs;
+    act_quant_i8_ref(x, n, want, &ws);
+    for (int isa = 1; isa < KERN_ISA_COUNT; isa++) {
+        if (!kern_isa_supported((enum kern_isa)isa)) continue;
+        memset(got, 0x5a, sizeof got);
+        if (isa == KERN_ISA_AVX2) act_quant_i8_avx2(x, n, got, &gs);
+        else act_quant_i8_avx512(x, n, got, &gs);
+        if (memcmp(got, want, (size_t)n) || gs != ws)
+            fail_msg("%s differs from the reference at n = %lld", kern_isa_name((enum kern_isa)isa),
+                     (long long)n);
+        assert_int_equal(got[n], 0x5a); /* nothing written past n */
+    }
+}
+
+static void test_quant_every_isa(void **state)
+{
+    (void)state;
+    static float x[3000];
+    static const int64_t widths[] = {255, 256, 257, 1024, 2560, 2816};
+    for (int64_t n = 1; n <= 70; n++) {
+        for (int64_t i = 0; i < n; i++) x[i] = rndf();
+        check_all(x, n);
+    }
+    for (size_t w = 0; w < sizeof widths / sizeof *widths; w++) {
+        for (int64_t i = 0; i < widths[w]; i++) x[i] = rndf();
+        x[widths[w] - 1] = 9.0f; /* the maximum in the tail */
+        check_all(x, widths[w]);
+        for (int64_t i = 0; i < widths[w]; i++) x[i] = -3.25f; /* all -127 */
+        check_all(x, widths[w]);
+        /* exact halves after scaling: amax 127 gives scale 1 */
+        for (int64_t i = 0; i < widths[w]; i++) x[i] = (float)(i % 255) - 127.0f + 0.5f;
+        x[0] = 127.0f;
+        check_all(x, widths[w]);
+        memset(x, 0, sizeof x);
+        check_all(x, widths[w]);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_quant_by_hand),
+        cmocka_unit_test(test_quant_every_isa),
+    };
+    return cmocka_run_group_tests_name("act", tests, NULL, NULL);
+}
