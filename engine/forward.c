@@ -52,6 +52,8 @@ struct fwd {
     int8_t *xq;     /* (R, width) int8 activations */
     float *xs;      /* (R) their scales: x = xq / xs */
     int64_t xq_cols; /* width of the rows now in xq */
+    float *rope_freq; /* (n_rot/2) rotation frequency of each pair */
+    float *rope_cs;   /* (n_rot) cos, sin of one row's angles */
     int32_t *yi;    /* (R, max rows of a ternary matrix) int32 GEMM output */
     int8_t *hq;     /* (R, head blocks * Q8_BLOCK) LM-head activations, int8 blocks */
     float *hd;      /* their block scales, grouped by 4 tokens (q8.h) */
@@ -122,9 +124,16 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct
     f->hq = malloc(R * hnb * Q8_BLOCK);
     f->hd = calloc((size_t)q8_groups(max_rows) * hnb * Q8_TOKENS, sizeof(float));
     f->ws_size = (vlut_workspace_size(max_rows, (int64_t)W, (int64_t)W) + 63) & ~(size_t)63;
+    f->rope_freq = malloc((size_t)(hp->n_rot / 2 + 1) * sizeof(float));
+    f->rope_cs = malloc((size_t)(hp->n_rot + 2) * sizeof(float));
+    for (int32_t i = 0; f->rope_freq && i < hp->n_rot / 2; i++) {
+        float freq = 1.0f / powf(hp->rope_base, (float)(2 * i) / (float)hp->n_rot);
+        if (m->rope_freqs) freq /= m->rope_freqs[i];
+        f->rope_freq[i] = freq;
+    }
     f->th = calloc((size_t)f->nth, sizeof *f->th);
     bool ok = f->x && f->xb && f->q && f->k && f->v && f->att && f->hb && f->hb2 && f->out &&
-              f->xq && f->xs && f->yi && f->hq && f->hd && f->th;
+              f->xq && f->xs && f->yi && f->hq && f->hd && f->rope_freq && f->rope_cs && f->th;
     for (int t = 0; ok && t < f->nth; t++) {
         struct fwd_thread *th = &f->th[t];
         th->wrow = malloc(W * sizeof(float));
@@ -169,6 +178,8 @@ void fwd_free(struct fwd *f)
     free(f->yi);
     free(f->hq);
     free(f->hd);
+    free(f->rope_freq);
+    free(f->rope_cs);
     free(f);
 }
 
@@ -185,17 +196,26 @@ static void rmsnorm(float *o, const float *x, const float *w, int32_t n, float e
     for (int32_t j = 0; j < n; j++) o[j] = w[j] * (ss * x[j]);
 }
 
-/* Rotate the first n_rot dims of one head at position pos. NORM pairs
- * adjacent dims (2i, 2i+1); NEOX pairs (i, i + n_rot/2). */
-static void rope_head(float *h, int32_t pos, const struct model *m)
+/* RoPE angles of one position: cs[2i], cs[2i+1] = cos, sin of pos * freq_i
+ * for the n_rot/2 rotated pairs (computed once per row, shared by every
+ * head). freq_i = 1 / base^(2i/n_rot), divided by rope_freqs[i] if given. */
+static void rope_angles(const struct fwd *f, int32_t pos, float *cs)
 {
-    const struct model_hparams *hp = &m->hp;
+    const int32_t half = f->m->hp.n_rot / 2;
+    for (int32_t i = 0; i < half; i++) {
+        const float val = (float)pos * f->rope_freq[i];
+        cs[2 * i] = cosf(val);
+        cs[2 * i + 1] = sinf(val);
+    }
+}
+
+/* Rotate the first n_rot dims of one head by the angles cs. NORM pairs
+ * adjacent dims (2i, 2i+1); NEOX pairs (i, i + n_rot/2). */
+static void rope_head(float *h, const float *cs, const struct model_hparams *hp)
+{
     const int32_t half = hp->n_rot / 2;
     for (int32_t i = 0; i < half; i++) {
-        float freq = 1.0f / powf(hp->rope_base, (float)(2 * i) / (float)hp->n_rot);
-        if (m->rope_freqs) freq /= m->rope_freqs[i];
-        const float val = (float)pos * freq;
-        const float c = cosf(val), s = sinf(val);
+        const float c = cs[2 * i], s = cs[2 * i + 1];
         const int32_t a = hp->rope == MODEL_ROPE_NORM ? 2 * i : i;
         const int32_t b = hp->rope == MODEL_ROPE_NORM ? 2 * i + 1 : i + half;
         const float v0 = h[a], v1 = h[b];
@@ -435,9 +455,10 @@ int fwd_run(struct fwd *f, struct kv_cache *kv, const struct fwd_row *rows, int3
         matmul(f, &l->wv, f->xb, W, n_rows, f->v, KVD, i8);
         for (int32_t i = 0; i < n_rows; i++) {
             const struct fwd_row *r = &rows[i];
-            for (int32_t h = 0; h < hp->n_head; h++) rope_head(f->q + (size_t)i * QD + h * hd, r->pos, m);
+            rope_angles(f, r->pos, f->rope_cs);
+            for (int32_t h = 0; h < hp->n_head; h++) rope_head(f->q + (size_t)i * QD + h * hd, f->rope_cs, hp);
             for (int32_t h = 0; h < hp->n_head_kv; h++)
-                rope_head(f->k + (size_t)i * KVD + h * hd, r->pos, m);
+                rope_head(f->k + (size_t)i * KVD + h * hd, f->rope_cs, hp);
             memcpy(kv_keys(kv, r->slot, il) + (size_t)r->pos * KVD, f->k + (size_t)i * KVD,
                    (size_t)KVD * sizeof(float));
             memcpy(kv_values(kv, r->slot, il) + (size_t)r->pos * KVD, f->v + (size_t)i * KVD,

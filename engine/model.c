@@ -229,7 +229,7 @@ static int repack(struct model_weight *w, int8_t *trits, float *scales)
             s = scales[g0 / group], have = true;
         }
         row_scale[r] = s;
-        vlut_pack_lut_row(trits, K, mem + (size_t)r * (size_t)lut_b);
+        vlut_pack_lut_matrix_row(trits, M, K, r, mem);
         vlut_pack_mad_row(trits, K, mem + (size_t)M * (size_t)lut_b + (size_t)r * (size_t)mad_b);
     }
     w->packed = mem;

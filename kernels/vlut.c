@@ -38,8 +38,9 @@
  *  - Per K-tile the driver gathers the tile's activations into xg (int16,
  *    [activation][lane], zero-padded lanes and K), builds VLUT_KT tables (48 *
  *    81 * 64 B = 243 KiB, L2-resident; every output row reuses them), then the
- *    tile kernel streams each row's VLUT_KT code bytes (contiguous inside the
- *    row-major LUT layout) and does one lookup-add per byte into int16
+ *    tile kernel streams each row's VLUT_KT code bytes (the tiled LUT layout,
+ *    vlut.h, puts a tile's rows one after another, so the whole tile is one
+ *    contiguous stream the prefetcher follows) and does one lookup-add per byte into int16
  *    accumulators held in registers, flushing once per row per tile to an
  *    int32 accumulator acc[row][32] in the workspace. VLUT_KT <= 63 makes the
  *    one flush per tile sufficient. (Why not tables small enough for L1? Then
@@ -138,6 +139,19 @@ int vlut_pack_lut_row(const int8_t *w, int64_t K, uint8_t *dst)
     return 0;
 }
 
+int vlut_pack_lut_matrix_row(const int8_t *w, int64_t M, int64_t K, int64_t m, uint8_t *dst)
+{
+    if (K < 1 || M < 1 || m < 0 || m >= M) return LF_ERR_INVALID;
+    const int64_t groups = vlut_lut_row_bytes(K);
+    for (int64_t j0 = 0; j0 < groups; j0 += VLUT_KT) {
+        const int64_t kt = groups - j0 < VLUT_KT ? groups - j0 : VLUT_KT;
+        const int64_t k0 = j0 * VLUT_G, n = K - k0 < kt * VLUT_G ? K - k0 : kt * VLUT_G;
+        int rc = vlut_pack_lut_row(w + k0, n, dst + j0 * M + m * kt);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 int vlut_pack_mad_row(const int8_t *w, int64_t K, uint8_t *dst)
 {
     if (K < 1) return LF_ERR_INVALID;
@@ -160,10 +174,10 @@ int vlut_pack_mad_row(const int8_t *w, int64_t K, uint8_t *dst)
 int vlut_pack(const int8_t *trits, int64_t M, int64_t K, uint8_t *lut_dst, uint8_t *mad_dst)
 {
     if (M < 1 || K < 1) return LF_ERR_INVALID;
-    int64_t lut_bytes = vlut_lut_row_bytes(K), mad_bytes = vlut_mad_row_bytes(K);
+    const int64_t mad_bytes = vlut_mad_row_bytes(K);
     for (int64_t m = 0; m < M; m++) {
         int rc = 0;
-        if (lut_dst && (rc = vlut_pack_lut_row(trits + m * K, K, lut_dst + m * lut_bytes)) < 0)
+        if (lut_dst && (rc = vlut_pack_lut_matrix_row(trits + m * K, M, K, m, lut_dst)) < 0)
             return rc;
         if (mad_dst && (rc = vlut_pack_mad_row(trits + m * K, K, mad_dst + m * mad_bytes)) < 0)
             return rc;
@@ -229,7 +243,6 @@ void vlut_gemm_lut(const struct vlut_weights *w, const int8_t *x, int64_t N, int
     int16_t *tables = ws;                                                     /* [KT][81][32] */
     int16_t *xg = (int16_t *)((char *)ws + LUT_TABLES_BYTES);                 /* [KT*4][32] */
     int32_t *acc = (int32_t *)((char *)ws + LUT_TABLES_BYTES + LUT_XG_BYTES); /* [rows][32] */
-    const uint8_t *codes = w->lut + m0 * groups;
 
     for (int64_t n0 = 0; n0 < N; n0 += VLUT_LANES) {
         const int nt = N - n0 < VLUT_LANES ? (int)(N - n0) : VLUT_LANES;
@@ -246,7 +259,8 @@ void vlut_gemm_lut(const struct vlut_weights *w, const int8_t *x, int64_t N, int
                     xg[(k - k0) * VLUT_LANES + lane] = xr[k];
             }
             ops->vlut_lut_tables(xg, kt, tables);
-            ops->vlut_lut_tile(codes + j0, groups, rows, kt, tables, acc, j0 == 0);
+            /* the tile's rows m0..m1-1, kt codes each, one stream */
+            ops->vlut_lut_tile(w->lut + j0 * M + m0 * kt, kt, rows, kt, tables, acc, j0 == 0);
         }
         /* acc[row][lane] -> y[token][m] */
         for (int lane = 0; lane < nt; lane++) {

@@ -6,10 +6,15 @@
  *
  * Two packed layouts of the same weights (the caller chooses which to build;
  * vlut_gemm uses whichever the batch width favours among those present):
- *   LUT  base-3 codes, VLUT_G = 4 weights per byte (81 codes, 2 bits/weight),
- *        row-major: row m is vlut_lut_row_bytes(K) = ceil(K/4) bytes, byte j
- *        holding weights 4j..4j+3 as code = sum_i (w[4j+i]+1) * 3^i. Weights
- *        past K are zeros (digit 1). Feeds the Vec-LUT kernel (wide batches).
+ *   LUT  base-3 codes, VLUT_G = 4 weights per byte (81 codes, 2 bits/weight):
+ *        row m has G = vlut_lut_row_bytes(K) = ceil(K/4) codes, code j holding
+ *        weights 4j..4j+3 as code = sum_i (w[4j+i]+1) * 3^i; weights past K
+ *        are zeros (digit 1). The codes are stored in K-tiles of VLUT_KT
+ *        codes, tile after tile, rows one after another inside a tile: the
+ *        tile starting at code j0 begins at byte j0 * M and holds kt =
+ *        min(VLUT_KT, G - j0) codes per row, so code j of row m is at byte
+ *        j0*M + m*kt + (j - j0). The kernel sweeps a tile's rows in one
+ *        contiguous stream. Feeds the Vec-LUT kernel (wide batches).
  *   MAD  2-bit codes w+1 in {0,1,2}, in 256-weight blocks of 64 bytes: byte p of
  *        a block holds weights p, p+64, p+128, p+192 at bit shifts 6, 4, 2, 0.
  *        Row m is vlut_mad_row_bytes(K) = ceil(K/256)*64 bytes; weights past K
@@ -72,10 +77,15 @@ int64_t vlut_lut_row_bytes(int64_t K);
 int64_t vlut_mad_row_bytes(int64_t K);
 
 /* Pack one row of K trits into dst (vlut_lut_row_bytes(K) or
- * vlut_mad_row_bytes(K) bytes). Returns 0, or LF_ERR_INVALID if a value is not
- * in {-1,0,1} or K < 1 (dst is then partly written). */
+ * vlut_mad_row_bytes(K) bytes). The LUT codes come out in row order (code j
+ * at byte j), the MAD bytes exactly as row m of the matrix layout. Returns 0,
+ * or LF_ERR_INVALID if a value is not in {-1,0,1} or K < 1 (dst is then
+ * partly written). */
 int vlut_pack_lut_row(const int8_t *w, int64_t K, uint8_t *dst);
 int vlut_pack_mad_row(const int8_t *w, int64_t K, uint8_t *dst);
+/* Pack row m of an M x K matrix into its place in the tiled LUT layout at
+ * dst (M * vlut_lut_row_bytes(K) bytes). Same errors as above. */
+int vlut_pack_lut_matrix_row(const int8_t *w, int64_t M, int64_t K, int64_t m, uint8_t *dst);
 
 /* Pack an M x K row-major trit matrix into either or both layouts (a NULL dst
  * skips that layout). Returns 0 or LF_ERR_INVALID (bad value or shape). */
