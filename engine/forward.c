@@ -288,12 +288,7 @@ static void matmul_vlut_rows(const struct mm_task *t, struct fwd_thread *th, int
     const int64_t M = w->rows;
     struct fwd *f = t->f;
     vlut_gemm(&w->vl, f->xq, t->N, f->yi, r0, r1, th->ws, f->ws_size);
-    for (int32_t n = 0; n < t->N; n++) {
-        const int32_t *yi = f->yi + (size_t)n * M;
-        float *y = t->y + (size_t)n * t->ldy;
-        const float xs = f->xs[n];
-        for (int64_t r = r0; r < r1; r++) y[r] = (float)yi[r] * w->row_scale[r] / xs * w->scale;
-    }
+    kern_ops()->act_dequant(f->yi, M, t->N, r0, r1, w->row_scale, f->xs, w->scale, t->y, t->ldy);
 }
 
 /* The LM head through the int8 block kernel: rows were quantized into

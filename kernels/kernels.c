@@ -18,11 +18,14 @@
 
 static struct kern_ops kern_table = {
     .isa = KERN_ISA_REF,
+    .vlut_lut_gather = vlut_lut_gather_ref,
+    .vlut_lut_store = vlut_lut_store_ref,
     .vlut_lut_tables = vlut_lut_tables_ref,
     .vlut_lut_tile = vlut_lut_tile_ref,
     .vlut_mad_rows = vlut_mad_rows_ref,
     .q8_tile = q8_tile_ref,
     .act_quant_i8 = act_quant_i8_ref,
+    .act_dequant = act_dequant_ref,
     .attn_scores = attn_scores_ref,
     .attn_mix = attn_mix_ref,
 };
@@ -84,11 +87,14 @@ int kern_isa_parse(const char *name, enum kern_isa *out, char *err, size_t err_l
 static void kern_fill(struct kern_ops *t, enum kern_isa isa)
 {
     t->isa = isa;
+    t->vlut_lut_gather = vlut_lut_gather_ref;
+    t->vlut_lut_store = vlut_lut_store_ref;
     t->vlut_lut_tables = vlut_lut_tables_ref;
     t->vlut_lut_tile = vlut_lut_tile_ref;
     t->vlut_mad_rows = vlut_mad_rows_ref;
     t->q8_tile = q8_tile_ref;
     t->act_quant_i8 = act_quant_i8_ref;
+    t->act_dequant = act_dequant_ref;
     t->attn_scores = attn_scores_ref;
     t->attn_mix = attn_mix_ref;
     if (isa >= KERN_ISA_AVX2) {
@@ -99,13 +105,17 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
         t->vlut_mad_rows = vlut_mad_rows_avx2;
         t->q8_tile = q8_tile_avx2;
         t->act_quant_i8 = act_quant_i8_avx2;
+        t->act_dequant = act_dequant_avx2;
     }
     if (isa >= KERN_ISA_AVX512) {
+        t->vlut_lut_gather = vlut_lut_gather_avx512;
+        t->vlut_lut_store = vlut_lut_store_avx512;
         t->vlut_lut_tables = vlut_lut_tables_avx512;
         t->vlut_lut_tile = vlut_lut_tile_avx512;
         t->vlut_mad_rows = vlut_mad_rows_avx512;
         t->q8_tile = q8_tile_avx512;
         t->act_quant_i8 = act_quant_i8_avx512;
+        t->act_dequant = act_dequant_avx512;
     }
 }
 

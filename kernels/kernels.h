@@ -33,6 +33,10 @@ enum kern_isa {
 struct kern_ops {
     enum kern_isa isa;
 
+    /* Vec-LUT: gather one K-tile's activations token-interleaved, and store
+     * the accumulators back token-major (see vlut.h). */
+    void (*vlut_lut_gather)(const int8_t *x, int64_t K, int nt, int64_t k0, int kt, int16_t *xg);
+    void (*vlut_lut_store)(const int32_t *acc, int64_t rows, int nt, int32_t *y, int64_t ldy);
     /* Vec-LUT: build kt tables of VLUT_CODES rows x VLUT_LANES int16 from
      * xg[kt * VLUT_G][VLUT_LANES] (see vlut.h). */
     void (*vlut_lut_tables)(const int16_t *xg, int kt, int16_t *tables);
@@ -50,6 +54,9 @@ struct kern_ops {
                      float *out);
     /* Per-token absmax int8 quantization of n activations (see act.h). */
     void (*act_quant_i8)(const float *x, int64_t n, int8_t *q, float *xs);
+    /* int32 products of a ternary matmul back to floats (see act.h). */
+    void (*act_dequant)(const int32_t *yi, int64_t ldi, int64_t N, int64_t r0, int64_t r1,
+                        const float *rs, const float *xs, float scale, float *y, int64_t ldy);
     /* One tile of the LM-head GEMM: up to Q8_ROWS rows x Q8_TOKENS tokens (see q8.h). */
     void (*q8_tile)(const int8_t *w, const float *wd, const int32_t *wsum, int64_t nr,
                     const int8_t *x, const float *xd, int64_t nt, int64_t nb, float *y,

@@ -251,23 +251,13 @@ void vlut_gemm_lut(const struct vlut_weights *w, const int8_t *x, int64_t N, int
             /* Gather this tile's activations as int16 [k][lane]; lanes past N
              * and activations past K stay zero. */
             const int64_t k0 = j0 * VLUT_G;
-            const int64_t k1 = k0 + kt * VLUT_G < K ? k0 + kt * VLUT_G : K;
-            memset(xg, 0, LUT_XG_BYTES);
-            for (int lane = 0; lane < nt; lane++) {
-                const int8_t *xr = x + (n0 + lane) * K;
-                for (int64_t k = k0; k < k1; k++)
-                    xg[(k - k0) * VLUT_LANES + lane] = xr[k];
-            }
+            ops->vlut_lut_gather(x + n0 * K, K, nt, k0, kt, xg);
             ops->vlut_lut_tables(xg, kt, tables);
             /* the tile's rows m0..m1-1, kt codes each, one stream */
             ops->vlut_lut_tile(w->lut + j0 * M + m0 * kt, kt, rows, kt, tables, acc, j0 == 0);
         }
         /* acc[row][lane] -> y[token][m] */
-        for (int lane = 0; lane < nt; lane++) {
-            int32_t *yr = y + (n0 + lane) * M + m0;
-            for (int64_t r = 0; r < rows; r++)
-                yr[r] = acc[r * VLUT_LANES + lane];
-        }
+        ops->vlut_lut_store(acc, rows, nt, y + n0 * M + m0, M);
     }
 }
 
@@ -310,6 +300,19 @@ void vlut_gemm(const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t
 }
 
 /* ------------------------------------------------------ reference kernels */
+
+void vlut_lut_gather_ref(const int8_t *x, int64_t K, int nt, int64_t k0, int kt, int16_t *xg)
+{
+    for (int i = 0; i < kt * VLUT_G; i++)
+        for (int lane = 0; lane < VLUT_LANES; lane++)
+            xg[i * VLUT_LANES + lane] = lane < nt && k0 + i < K ? x[lane * K + k0 + i] : 0;
+}
+
+void vlut_lut_store_ref(const int32_t *acc, int64_t rows, int nt, int32_t *y, int64_t ldy)
+{
+    for (int lane = 0; lane < nt; lane++)
+        for (int64_t r = 0; r < rows; r++) y[lane * ldy + r] = acc[r * VLUT_LANES + lane];
+}
 
 void vlut_lut_tables_ref(const int16_t *xg, int kt, int16_t *tables)
 {

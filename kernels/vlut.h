@@ -125,11 +125,20 @@ void vlut_gemm_mad(const struct vlut_weights *w, const int8_t *x, int64_t N, int
  *   tables[j][codes[r*code_stride + j]][lane] ("=" when first, "+=" otherwise;
  *   acc is rows x VLUT_LANES int32, 64-byte aligned). Needs kt <= VLUT_KT and
  *   kt <= VLUT_FLUSH_LOOKUPS.
+ * vlut_lut_gather: xg[i*VLUT_LANES + lane] = x[lane*K + k0 + i] for i in
+ *   [0, 4*kt) and lane in [0, VLUT_LANES): the int16 activations of one K-tile,
+ *   token-interleaved, 0 where lane >= nt or k0 + i >= K.
+ * vlut_lut_store: y[lane*ldy + r] = acc[r*VLUT_LANES + lane] for r in
+ *   [0,rows), lane in [0,nt): the int32 accumulators back in token-major rows.
  * vlut_mad_rows: for r in [0,rows), t in [0,n): y[t*y_stride + r] =
  *   sum over nblocks MAD blocks of code(r,k) * xpad[t*x_stride + k] - xsum[t],
  *   where codes of row r start at codes + r*code_stride, xpad rows are
  *   nblocks*256 int8 (64-byte aligned, zero past K) and xsum[t] is the sum of
  *   token t's activations. */
+void vlut_lut_gather_ref(const int8_t *x, int64_t K, int nt, int64_t k0, int kt, int16_t *xg);
+void vlut_lut_store_ref(const int32_t *acc, int64_t rows, int nt, int32_t *y, int64_t ldy);
+void vlut_lut_gather_avx512(const int8_t *x, int64_t K, int nt, int64_t k0, int kt, int16_t *xg);
+void vlut_lut_store_avx512(const int32_t *acc, int64_t rows, int nt, int32_t *y, int64_t ldy);
 void vlut_lut_tables_ref(const int16_t *xg, int kt, int16_t *tables);
 void vlut_lut_tile_ref(const uint8_t *codes, int64_t code_stride, int64_t rows, int kt,
                        const int16_t *tables, int32_t *acc, bool first);

@@ -55,6 +55,81 @@ void vlut_lut_tables_avx512(const int16_t *xg, int kt, int16_t *tables)
     }
 }
 
+/* Sign-extended byte i (0..3) of each int32 lane. */
+static inline __m512i byte_of(__m512i v, int i)
+{
+    return _mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * i), 24);
+}
+
+void vlut_lut_gather_avx512(const int8_t *x, int64_t K, int nt, int64_t k0, int kt, int16_t *xg)
+{
+    const __m512i lane_off = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                                _mm512_set1_epi32((int)K));
+    const __m512i half_off = _mm512_add_epi32(lane_off, _mm512_set1_epi32((int)(16 * K)));
+    const __mmask16 m_lo = nt >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nt) - 1);
+    const __mmask16 m_hi = nt >= 32 ? (__mmask16)0xffff : nt <= 16 ? 0 : (__mmask16)((1u << (nt - 16)) - 1);
+    int j = 0;
+    /* Whole groups inside the row: one 4-byte gather per token gives its 4
+     * activations of the group (lanes 0-15, then 16-31). */
+    for (; j < kt && k0 + 4 * j + 4 <= K; j++) {
+        const int8_t *base = x + k0 + 4 * j;
+        const __m512i g0 = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m_lo, lane_off, base, 1);
+        const __m512i g1 = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m_hi, half_off, base, 1);
+        int16_t *dst = xg + 4 * j * VLUT_LANES;
+        for (int i = 0; i < 4; i++) {
+            const __m256i lo = _mm512_cvtepi32_epi16(byte_of(g0, i)), hi = _mm512_cvtepi32_epi16(byte_of(g1, i));
+            _mm512_store_si512(dst + i * VLUT_LANES, _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
+        }
+    }
+    /* A group reaching past K (the row's last one) and the padding groups. */
+    for (int i = 4 * j; i < 4 * kt; i++)
+        for (int lane = 0; lane < VLUT_LANES; lane++)
+            xg[i * VLUT_LANES + lane] = lane < nt && k0 + i < K ? x[lane * K + k0 + i] : 0;
+}
+
+/* Transpose 16 x 16 int32 in place: v[i] lane j <-> v[j] lane i. */
+static inline void transpose16(__m512i v[16])
+{
+    __m512i t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]);
+    }
+    /* u[4g + e], 128-bit lane L: element 4L+e of rows 4g..4g+3 */
+    for (int g = 0; g < 4; g++) {
+        u[4 * g + 0] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
+        u[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
+        u[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
+        u[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
+    }
+    for (int e = 0; e < 4; e++) {
+        const __m512i p = _mm512_shuffle_i32x4(u[e], u[4 + e], 0x44);
+        const __m512i q = _mm512_shuffle_i32x4(u[e], u[4 + e], 0xEE);
+        const __m512i p2 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0x44);
+        const __m512i q2 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0xEE);
+        v[0 + e] = _mm512_shuffle_i32x4(p, p2, 0x88);
+        v[4 + e] = _mm512_shuffle_i32x4(p, p2, 0xDD);
+        v[8 + e] = _mm512_shuffle_i32x4(q, q2, 0x88);
+        v[12 + e] = _mm512_shuffle_i32x4(q, q2, 0xDD);
+    }
+}
+
+void vlut_lut_store_avx512(const int32_t *acc, int64_t rows, int nt, int32_t *y, int64_t ldy)
+{
+    for (int h = 0; h < 2 && 16 * h < nt; h++) { /* lanes 0-15, 16-31 */
+        const int lanes = nt - 16 * h < 16 ? nt - 16 * h : 16;
+        for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+            const int nr = rows - r0 < 16 ? (int)(rows - r0) : 16;
+            const __mmask16 k = nr == 16 ? (__mmask16)0xffff : (__mmask16)((1u << nr) - 1);
+            __m512i v[16];
+            for (int i = 0; i < 16; i++)
+                v[i] = i < nr ? _mm512_load_si512(acc + (r0 + i) * VLUT_LANES + 16 * h) : _mm512_setzero_si512();
+            transpose16(v);
+            for (int l = 0; l < lanes; l++) _mm512_mask_storeu_epi32(y + (16 * h + l) * ldy + r0, k, v[l]);
+        }
+    }
+}
+
 /* The lookup: table row code of group j, as one zmm. */
 static inline __m512i lut_row(const int16_t *tables, int j, const uint8_t *cr)
 {

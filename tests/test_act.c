@@ -1,5 +1,6 @@
-/* test_act.c - activation kernels: int8 quantization by hand, and every ISA
- * equal to the reference byte for byte at awkward lengths and edge values. */
+/* test_act.c - activation kernels: int8 quantization and the int32 -> float
+ * epilogue by hand, and every ISA equal to the reference bit for bit at
+ * awkward lengths and edge values. */
 #include "tests/testutil.h"
 
 #include "engine/status.h"
@@ -84,11 +85,43 @@ static void test_quant_every_isa(void **state)
     }
 }
 
+/* act_dequant: one element by hand; every ISA equal to the reference for
+ * every row range [r0, r1) of a 37-column output (tails, offsets). */
+static void test_dequant_every_isa(void **state)
+{
+    (void)state;
+    enum { N = 5, M = 37, LD = 40 };
+    static int32_t yi[N * M];
+    static float rs[M], xs[N], want[N * LD], got[N * LD];
+    for (int i = 0; i < N * M; i++) yi[i] = (int32_t)(rndf() * 100000.0f);
+    for (int r = 0; r < M; r++) rs[r] = 0.5f + (float)r / 64.0f;
+    for (int n = 0; n < N; n++) xs[n] = 12.7f * (float)(n + 1);
+    yi[2 * M + 3] = 1000;
+    act_dequant_ref(yi, M, N, 0, M, rs, xs, 0.25f, want, LD);
+    assert_true(want[2 * LD + 3] == 1000.0f * rs[3] / xs[2] * 0.25f);
+    for (int isa = 1; isa < KERN_ISA_COUNT; isa++) {
+        if (!kern_isa_supported((enum kern_isa)isa)) continue;
+        for (int r0 = 0; r0 < M; r0 += 5)
+            for (int r1 = r0; r1 <= M; r1 += 3) {
+                for (int i = 0; i < N * LD; i++) got[i] = -1.0f;
+                if (isa == KERN_ISA_AVX2) act_dequant_avx2(yi, M, N, r0, r1, rs, xs, 0.25f, got, LD);
+                else act_dequant_avx512(yi, M, N, r0, r1, rs, xs, 0.25f, got, LD);
+                for (int n = 0; n < N; n++)
+                    for (int r = 0; r < LD; r++) {
+                        const float w = r >= r0 && r < r1 ? want[n * LD + r] : -1.0f;
+                        if (memcmp(&got[n * LD + r], &w, sizeof w))
+                            fail_msg("%s: [%d, %d) element (%d, %d)", kern_isa_name((enum kern_isa)isa), r0, r1, n, r);
+                    }
+            }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quant_by_hand),
         cmocka_unit_test(test_quant_every_isa),
+        cmocka_unit_test(test_dequant_every_isa),
     };
     return cmocka_run_group_tests_name("act", tests, NULL, NULL);
 }
