@@ -40,7 +40,7 @@ struct fwd_thread {
     float *wrow;    /* (width) one dequantized weight row */
     int8_t *trits;  /* (width) one ternary weight row */
     float *tscales; /* (width/256 + 1) its group scales */
-    float *scores;  /* (n_ctx) attention scores of one head */
+    float *scores;  /* (heads per KV head, n_ctx) attention scores */
     void *ws;       /* vlut workspace, 64-byte aligned */
 };
 
@@ -139,7 +139,7 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct
         th->wrow = malloc(W * sizeof(float));
         th->trits = malloc(W);
         th->tscales = malloc((W / 256 + 1) * sizeof(float));
-        th->scores = malloc((size_t)n_ctx * sizeof(float));
+        th->scores = malloc((size_t)n_ctx * (size_t)(hp->n_head / hp->n_head_kv) * sizeof(float));
         th->ws = aligned_alloc(64, f->ws_size);
         ok = th->wrow && th->trits && th->tscales && th->scores && th->ws;
     }
@@ -340,33 +340,34 @@ static void matmul(struct fwd *f, const struct model_weight *w, const float *x, 
     tpool_run(f->pool, matmul_worker, &t);
 }
 
-/* One row's attention over its sequence's positions 0..pos, heads [h0, h1).
- * Scores and the value mix go through the kernels (same floats on every ISA);
- * the softmax is scalar. */
+/* One row's attention over its sequence's positions 0..pos for the G query
+ * heads of KV head kvh: scores and the value mix through the kernels (same
+ * floats on every ISA), the softmax scalar. scores is G x n_ctx scratch. */
 static void attend(struct fwd *f, float *scores, const struct kv_cache *kv, int32_t layer,
-                   const struct fwd_row *row, const float *q, float *out, int32_t h0, int32_t h1)
+                   const struct fwd_row *row, const float *q, float *out, int32_t kvh)
 {
     const struct model_hparams *hp = &f->m->hp;
     const struct kern_ops *ops = kern_ops();
-    const int32_t hd = hp->head_dim, kvd = kv->kv_dim, group = hp->n_head / hp->n_head_kv;
-    const int32_t n = row->pos + 1;
-    const float *K = kv_keys(kv, row->slot, layer);
-    const float *V = kv_values(kv, row->slot, layer);
+    const int32_t hd = hp->head_dim, kvd = kv->kv_dim, G = hp->n_head / hp->n_head_kv;
+    const int32_t n = row->pos + 1, ld = f->n_ctx;
+    const float *K = kv_keys(kv, row->slot, layer) + (size_t)kvh * hd;
+    const float *V = kv_values(kv, row->slot, layer) + (size_t)kvh * hd;
     const float inv_sqrt = 1.0f / sqrtf((float)hd);
-    for (int32_t h = h0; h < h1; h++) {
-        const int32_t kvh = h / group;
-        ops->attn_scores(q + (size_t)h * hd, K + (size_t)kvh * hd, kvd, n, hd, inv_sqrt, scores);
+    const size_t h0 = (size_t)kvh * G;
+    ops->attn_scores(q + h0 * hd, G, K, kvd, n, hd, inv_sqrt, scores, ld);
+    for (int32_t g = 0; g < G; g++) {
+        float *sc = scores + (size_t)g * ld;
         float maxv = -INFINITY;
-        for (int32_t t = 0; t < n; t++) maxv = scores[t] > maxv ? scores[t] : maxv;
+        for (int32_t t = 0; t < n; t++) maxv = sc[t] > maxv ? sc[t] : maxv;
         float sum = 0.0f;
         for (int32_t t = 0; t < n; t++) {
-            scores[t] = expf(scores[t] - maxv);
-            sum += scores[t];
+            sc[t] = expf(sc[t] - maxv);
+            sum += sc[t];
         }
         const float inv_sum = 1.0f / sum;
-        for (int32_t t = 0; t < n; t++) scores[t] *= inv_sum;
-        ops->attn_mix(scores, V + (size_t)kvh * hd, kvd, n, hd, out + (size_t)h * hd);
+        for (int32_t t = 0; t < n; t++) sc[t] *= inv_sum;
     }
+    ops->attn_mix(scores, ld, G, V, kvd, n, hd, out + h0 * hd);
 }
 
 struct att_task {
@@ -377,18 +378,18 @@ struct att_task {
     int32_t n_rows;
 };
 
-/* Threads take the (row, head) pairs round-robin: later rows of a prompt
+/* Threads take the (row, KV head) pairs round-robin: later rows of a prompt
  * attend over more positions, so contiguous ranges would be unbalanced. */
 static void attention_worker(void *ctx, int ith, int nth)
 {
     const struct att_task *t = ctx;
     const struct model_hparams *hp = &t->f->m->hp;
-    const int32_t H = hp->n_head, QD = H * hp->head_dim;
+    const int32_t H = hp->n_head_kv, QD = hp->n_head * hp->head_dim;
     const int64_t n_items = (int64_t)t->n_rows * H;
     for (int64_t i = ith; i < n_items; i += nth) {
-        const int32_t r = (int32_t)(i / H), h = (int32_t)(i % H);
+        const int32_t r = (int32_t)(i / H), kvh = (int32_t)(i % H);
         attend(t->f, t->f->th[ith].scores, t->kv, t->layer, &t->rows[r], t->f->q + (size_t)r * QD,
-               t->f->att + (size_t)r * QD, h, h + 1);
+               t->f->att + (size_t)r * QD, kvh);
     }
 }
 

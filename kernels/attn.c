@@ -19,20 +19,26 @@ float attn_dot_ref(const float *a, const float *b, int32_t n)
     return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
 }
 
-void attn_scores_ref(const float *q, const float *K, int64_t stride, int32_t n, int32_t hd,
-                     float scale, float *scores)
+void attn_scores_ref(const float *q, int32_t G, const float *K, int64_t stride, int32_t n,
+                     int32_t hd, float scale, float *scores, int64_t ld)
 {
-    for (int32_t t = 0; t < n; t++) scores[t] = attn_dot_ref(q, K + t * stride, hd) * scale;
+    for (int32_t g = 0; g < G; g++)
+        for (int32_t t = 0; t < n; t++)
+            scores[g * ld + t] = attn_dot_ref(q + (int64_t)g * hd, K + t * stride, hd) * scale;
 }
 
-void attn_mix_ref(const float *w, const float *V, int64_t stride, int32_t n, int32_t hd, float *out)
+void attn_mix_ref(const float *w, int64_t ld, int32_t G, const float *V, int64_t stride, int32_t n,
+                  int32_t hd, float *out)
 {
-    memset(out, 0, (size_t)hd * sizeof *out);
-    for (int32_t t = 0; t < n; t++) {
-        const float *v = V + t * stride;
-        for (int32_t i = 0; i < hd; i++) {
-            const float p = w[t] * v[i];
-            out[i] = out[i] + p;
+    for (int32_t g = 0; g < G; g++) {
+        float *o = out + (int64_t)g * hd;
+        memset(o, 0, (size_t)hd * sizeof *o);
+        for (int32_t t = 0; t < n; t++) {
+            const float *v = V + t * stride;
+            for (int32_t i = 0; i < hd; i++) {
+                const float p = w[g * ld + t] * v[i];
+                o[i] = o[i] + p;
+            }
         }
     }
 }

@@ -1,11 +1,18 @@
-/* attn.h - the two inner loops of attention, per sequence and head.
+/* attn.h - the two inner loops of attention, per sequence and KV head.
  *
- * Scores: s[t] = dot(q, K[t]) * scale for t in [0, n), where dot is defined
- * by eight interleaved partial sums (element i goes to lane i % 8, each lane
- * adds in order, a*b + c rounded twice - no fused multiply-add) and the tree
- * ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)). Mix: out[i] = sum over t in order of
- * w[t] * V[t][i], starting from 0. Both orders are what 8-wide vectors do, so
- * the SIMD versions give the reference's floats bit for bit.
+ * A KV head serves G query heads (grouped-query attention), so the kernels
+ * take the G heads together and read each key and value row once for all
+ * of them.
+ *
+ * Scores: s[g][t] = dot(q_g, K[t]) * scale for t in [0, n), where dot is
+ * defined by eight interleaved partial sums (element i goes to lane i % 8,
+ * each lane adds in order, a*b + c rounded twice - no fused multiply-add) and
+ * the tree ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)). Mix: out_g[i] = sum over t in
+ * order of w_g[t] * V[t][i], starting from 0. Both orders are what 8-wide
+ * vectors do, so the SIMD versions give the reference's floats bit for bit.
+ *
+ * Shapes: q is G x hd (head after head), K and V rows are `stride` floats
+ * apart, scores and weights are G rows of `ld` floats, out is G x hd.
  */
 #ifndef LF_ATTN_H
 #define LF_ATTN_H
@@ -15,11 +22,15 @@
 /* The dot product above, for callers outside the kernels. */
 float attn_dot_ref(const float *a, const float *b, int32_t n);
 
-void attn_scores_ref(const float *q, const float *K, int64_t stride, int32_t n, int32_t hd,
-                     float scale, float *scores);
-void attn_mix_ref(const float *w, const float *V, int64_t stride, int32_t n, int32_t hd, float *out);
-void attn_scores_avx2(const float *q, const float *K, int64_t stride, int32_t n, int32_t hd,
-                      float scale, float *scores);
-void attn_mix_avx2(const float *w, const float *V, int64_t stride, int32_t n, int32_t hd, float *out);
+void attn_scores_ref(const float *q, int32_t G, const float *K, int64_t stride, int32_t n,
+                     int32_t hd, float scale, float *scores, int64_t ld);
+void attn_mix_ref(const float *w, int64_t ld, int32_t G, const float *V, int64_t stride, int32_t n,
+                  int32_t hd, float *out);
+void attn_scores_avx2(const float *q, int32_t G, const float *K, int64_t stride, int32_t n,
+                      int32_t hd, float scale, float *scores, int64_t ld);
+void attn_mix_avx2(const float *w, int64_t ld, int32_t G, const float *V, int64_t stride, int32_t n,
+                   int32_t hd, float *out);
+void attn_mix_avx512(const float *w, int64_t ld, int32_t G, const float *V, int64_t stride,
+                     int32_t n, int32_t hd, float *out);
 
 #endif

@@ -47,11 +47,11 @@ struct kern_ops {
     void (*vlut_mad_rows)(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
                           const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
                           int32_t *y, int64_t y_stride);
-    /* Attention scores and value mix of one head (see attn.h). */
-    void (*attn_scores)(const float *q, const float *K, int64_t stride, int32_t n, int32_t hd,
-                        float scale, float *scores);
-    void (*attn_mix)(const float *w, const float *V, int64_t stride, int32_t n, int32_t hd,
-                     float *out);
+    /* Attention scores and value mix of the G query heads of one KV head (see attn.h). */
+    void (*attn_scores)(const float *q, int32_t G, const float *K, int64_t stride, int32_t n,
+                        int32_t hd, float scale, float *scores, int64_t ld);
+    void (*attn_mix)(const float *w, int64_t ld, int32_t G, const float *V, int64_t stride,
+                     int32_t n, int32_t hd, float *out);
     /* Per-token absmax int8 quantization of n activations (see act.h). */
     void (*act_quant_i8)(const float *x, int64_t n, int8_t *q, float *xs);
     /* int32 products of a ternary matmul back to floats (see act.h). */

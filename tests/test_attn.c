@@ -1,5 +1,6 @@
-/* test_attn.c - attention loops: the AVX2 versions give the reference's
- * floats bit for bit at awkward head sizes and lengths; values by hand. */
+/* test_attn.c - attention loops: the SIMD versions give the reference's
+ * floats bit for bit at awkward head sizes, lengths and group sizes; values
+ * by hand. */
 #include "tests/testutil.h"
 
 #include "kernels/attn.h"
@@ -20,12 +21,12 @@ static void test_by_hand(void **state)
     (void)state;
     const float q[3] = {1, 2, 3}, K[6] = {1, 0, 1, -1, 0.5f, 0};
     float s[2];
-    attn_scores_ref(q, K, 3, 2, 3, 0.5f, s);
+    attn_scores_ref(q, 1, K, 3, 2, 3, 0.5f, s, 2);
     assert_float_equal(s[0], 2.0f, 0);  /* (1 + 3) / 2 */
     assert_float_equal(s[1], 0.0f, 0);  /* (-1 + 1) / 2 */
     const float w[2] = {0.25f, 0.75f}, V[4] = {4, 8, 0, -4};
     float o[2];
-    attn_mix_ref(w, V, 2, 2, 2, o);
+    attn_mix_ref(w, 2, 1, V, 2, 2, 2, o);
     assert_float_equal(o[0], 1.0f, 0);
     assert_float_equal(o[1], -1.0f, 0);
     /* the dot's lane order: 1e8 + 1 - 1e8 loses the 1 in one lane, not across lanes */
@@ -33,39 +34,51 @@ static void test_by_hand(void **state)
     assert_float_equal(attn_dot_ref(a, b, 9), 1.0f, 0); /* lane0: 1e8 - 1e8 = 0; lane1: 1 */
 }
 
-static void test_avx2_bit_exact(void **state)
+/* Every ISA's grouped kernels against the reference: head sizes with and
+ * without a multiple of 8 or 16, lengths around the 8-position blocks, 1 to 5
+ * query heads per KV head. */
+static void test_simd_bit_exact(void **state)
 {
     (void)state;
     if (!kern_isa_supported(KERN_ISA_AVX2)) {
         print_message("no AVX2 on this CPU: skipped\n");
         return;
     }
-    static const int32_t hds[] = {1, 7, 8, 9, 31, 32, 33, 64, 100, 128};
-    static const int32_t ns[] = {1, 2, 5, 64, 257};
+    static const int32_t hds[] = {1, 7, 8, 9, 16, 31, 32, 33, 64, 100, 128};
+    static const int32_t ns[] = {1, 2, 5, 7, 8, 9, 16, 64, 257};
+    static const int32_t Gs[] = {1, 2, 4, 5};
     uint64_t st = 7;
-    float *q = malloc(128 * sizeof *q), *K = malloc(257 * 136 * sizeof *K);
-    float s0[257], s1[257], o0[128], o1[128];
+    enum { LD = 260 };
+    float *q = malloc(5 * 128 * sizeof *q), *K = malloc(257 * 136 * sizeof *K);
+    float *s0 = malloc(5 * LD * sizeof *s0), *s1 = malloc(5 * LD * sizeof *s1);
+    float o0[5 * 128], o1[5 * 128];
     for (size_t h = 0; h < sizeof hds / sizeof *hds; h++)
-        for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
-            const int32_t hd = hds[h], n = ns[k], stride = hd + 8;
-            for (int32_t i = 0; i < hd; i++) q[i] = frand(&st);
-            for (int32_t i = 0; i < n * stride; i++) K[i] = frand(&st);
-            attn_scores_ref(q, K, stride, n, hd, 0.125f, s0);
-            attn_scores_avx2(q, K, stride, n, hd, 0.125f, s1);
-            assert_memory_equal(s0, s1, (size_t)n * sizeof *s0);
-            attn_mix_ref(s0, K, stride, n, hd, o0);
-            attn_mix_avx2(s0, K, stride, n, hd, o1);
-            assert_memory_equal(o0, o1, (size_t)hd * sizeof *o0);
-        }
-    free(q);
-    free(K);
+        for (size_t k = 0; k < sizeof ns / sizeof *ns; k++)
+            for (size_t gi = 0; gi < sizeof Gs / sizeof *Gs; gi++) {
+                const int32_t hd = hds[h], n = ns[k], stride = hd + 8, G = Gs[gi];
+                for (int32_t i = 0; i < G * hd; i++) q[i] = frand(&st);
+                for (int32_t i = 0; i < n * stride; i++) K[i] = frand(&st);
+                attn_scores_ref(q, G, K, stride, n, hd, 0.125f, s0, LD);
+                attn_scores_avx2(q, G, K, stride, n, hd, 0.125f, s1, LD);
+                for (int32_t g = 0; g < G; g++)
+                    assert_memory_equal(s0 + g * LD, s1 + g * LD, (size_t)n * sizeof *s0);
+                attn_mix_ref(s0, LD, G, K, stride, n, hd, o0);
+                attn_mix_avx2(s0, LD, G, K, stride, n, hd, o1);
+                assert_memory_equal(o0, o1, (size_t)(G * hd) * sizeof *o0);
+                if (kern_isa_supported(KERN_ISA_AVX512)) {
+                    memset(o1, 0, sizeof o1);
+                    attn_mix_avx512(s0, LD, G, K, stride, n, hd, o1);
+                    assert_memory_equal(o0, o1, (size_t)(G * hd) * sizeof *o0);
+                }
+            }
+    free(q), free(K), free(s0), free(s1);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_by_hand),
-        cmocka_unit_test(test_avx2_bit_exact),
+        cmocka_unit_test(test_simd_bit_exact),
     };
     return cmocka_run_group_tests_name("attn", tests, NULL, NULL);
 }
