@@ -26,19 +26,22 @@ static inline float dot(const float *a, const float *b, int32_t n)
 }
 
 /* Lane j of result p = lane p of a[j] (8 x 8 transpose). */
-static inline void transpose8(__m256 a[8])
+static inline __attribute__((always_inline)) void transpose8(__m256 a[8])
 {
     __m256 t[8], u[8];
+    #pragma GCC unroll 16
     for (int i = 0; i < 4; i++) {
         t[2 * i] = _mm256_unpacklo_ps(a[2 * i], a[2 * i + 1]);
         t[2 * i + 1] = _mm256_unpackhi_ps(a[2 * i], a[2 * i + 1]);
     }
+    #pragma GCC unroll 16
     for (int i = 0; i < 2; i++) {
         u[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
         u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
         u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
         u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
     }
+    #pragma GCC unroll 16
     for (int i = 0; i < 4; i++) {
         a[i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x20);
         a[4 + i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x31);
@@ -55,9 +58,11 @@ void attn_scores_avx2(const float *q, int32_t G, const float *K, int64_t stride,
             for (int32_t g = 0; g < G; g++) {
                 const float *qg = q + (int64_t)g * hd;
                 __m256 acc[8];
+#pragma GCC unroll 8
                 for (int p = 0; p < 8; p++) acc[p] = _mm256_setzero_ps();
                 for (int32_t i = 0; i < hd; i += 8) {
                     const __m256 qv = _mm256_loadu_ps(qg + i);
+#pragma GCC unroll 8
                     for (int p = 0; p < 8; p++)
                         acc[p] = _mm256_add_ps(acc[p], _mm256_mul_ps(qv, _mm256_loadu_ps(K + (t0 + p) * stride + i)));
                 }

@@ -14,18 +14,25 @@ static inline __attribute__((always_inline)) void mix_block(const float *w, int6
                                                             int32_t hd)
 {
     __m512 acc[4][4];
+#pragma GCC unroll 4
     for (int g = 0; g < gn; g++)
+#pragma GCC unroll 4
         for (int c = 0; c < nc; c++) acc[g][c] = _mm512_setzero_ps();
     for (int32_t t = 0; t < n; t++) {
         const float *v = V + t * stride + i0;
         __m512 vv[4];
+#pragma GCC unroll 4
         for (int c = 0; c < nc; c++) vv[c] = _mm512_loadu_ps(v + 16 * c);
+#pragma GCC unroll 4
         for (int g = 0; g < gn; g++) {
             const __m512 wt = _mm512_set1_ps(w[g * ld + t]);
+#pragma GCC unroll 4
             for (int c = 0; c < nc; c++) acc[g][c] = _mm512_add_ps(acc[g][c], _mm512_mul_ps(wt, vv[c]));
         }
     }
+#pragma GCC unroll 4
     for (int g = 0; g < gn; g++)
+#pragma GCC unroll 4
         for (int c = 0; c < nc; c++) _mm512_storeu_ps(out + (int64_t)g * hd + i0 + 16 * c, acc[g][c]);
 }
 

@@ -52,6 +52,11 @@ void q8_block_sums(const int8_t *q, int64_t nb, int32_t *wsum, int64_t i)
     }
 }
 
+int q8_tile_tokens(int64_t N)
+{
+    return N >= 3 ? 4 : N == 2 ? 2 : 1;
+}
+
 void q8_tile_ref(const int8_t *w, const float *wd, const int32_t *wsum, int64_t nr,
                  const int8_t *x, const float *xd, int64_t nt, int64_t nb, float *y, int64_t ldy)
 {
@@ -64,7 +69,7 @@ void q8_tile_ref(const int8_t *w, const float *wd, const int32_t *wsum, int64_t 
                 const int8_t *wb = w + r * stride + b * Q8_BLOCK, *xb = x + t * stride + b * Q8_BLOCK;
                 int32_t dot = 0;
                 for (int k = 0; k < Q8_BLOCK; k++) dot += wb[k] * xb[k];
-                const float scale = wd[b * 4 + r] * xd[b * 4 + t];
+                const float scale = wd[(r / 4) * nb * 4 + b * 4 + r % 4] * xd[b * 4 + t];
                 const float p = (float)dot * scale;
                 sum = sum + p;
             }
@@ -82,15 +87,16 @@ void q8_gemm(const struct q8_matrix *w, const int8_t *xq, const float *xd, int64
     }
     const int64_t nb = q8_blocks(w->cols), stride = nb * Q8_BLOCK;
     const struct kern_ops *ops = kern_ops();
-    /* Rows outer: a group's 4 weight rows stay in L1 while every token
-     * streams past them. */
-    for (int64_t m = m0; m < m1; m += Q8_ROWS) {
-        const int64_t nr = m1 - m < Q8_ROWS ? m1 - m : Q8_ROWS;
+    const int T = q8_tile_tokens(N), R = 16 / T;
+    /* Rows outer: a tile's weight rows stay in L1 while every token streams
+     * past them. */
+    for (int64_t m = m0; m < m1; m += R) {
+        const int64_t nr = m1 - m < R ? m1 - m : R;
         const int64_t g = m / Q8_ROWS;
-        for (int64_t n0 = 0; n0 < N; n0 += Q8_TOKENS) {
-            const int64_t nt = N - n0 < Q8_TOKENS ? N - n0 : Q8_TOKENS;
+        for (int64_t n0 = 0; n0 < N; n0 += T) {
+            const int64_t nt = N - n0 < T ? N - n0 : T;
             ops->q8_tile(w->q + m * stride, w->d + g * nb * 4, w->wsum + g * nb * 4, nr,
-                         xq + n0 * stride, xd + (n0 / Q8_TOKENS) * nb * 4, nt, nb,
+                         xq + n0 * stride, xd + (n0 / Q8_TOKENS) * nb * 4 + n0 % Q8_TOKENS, nt, nb,
                          y + n0 * ldy + m, ldy);
         }
     }

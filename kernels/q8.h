@@ -14,8 +14,10 @@
  * sign trick needs. The AVX-512 kernel feeds vpdpbusd the activations as
  * unsigned x+128 and subtracts 128 * (sum of the weight block), precomputed.
  *
- * Kernels work on tiles of up to Q8_ROWS weight rows x Q8_TOKENS tokens, so
- * each weight load serves 4 tokens and each activation load 4 rows. The
+ * Kernels work on tiles of 16 (row, token) pairs: 4 rows x 4 tokens when the
+ * batch has 4 or more tokens, so each weight load serves 4 tokens and each
+ * activation load 4 rows; 8 x 2 for two tokens; 16 x 1 for one, so that a
+ * single stream still amortizes the tile's reduction over 16 rows. The
  * per-block scales (and block sums) are therefore stored interleaved by
  * groups of 4: the scales of block b of rows 4g..4g+3 are 4 consecutive
  * floats, d[(g * nb + b) * 4 + r], and the same for tokens. A kernel loads
@@ -28,8 +30,8 @@
 #include <stdint.h>
 
 #define Q8_BLOCK 256
-#define Q8_ROWS 4   /* weight rows per kernel tile */
-#define Q8_TOKENS 4 /* tokens per kernel tile */
+#define Q8_ROWS 4   /* rows per group of scales; tiles are 4, 8 or 16 rows */
+#define Q8_TOKENS 4 /* tokens per group of scales and per tile at most */
 
 /* A requantized matrix: rows x cols, each row nb = q8_blocks(cols) blocks of
  * Q8_BLOCK int8 (zero-padded past cols). d and wsum hold one scale and one
@@ -65,10 +67,17 @@ void q8_block_sums(const int8_t *q, int64_t nb, int32_t *wsum, int64_t i);
 void q8_gemm(const struct q8_matrix *w, const int8_t *xq, const float *xd, int64_t N, float *y,
              int64_t ldy, int64_t m0, int64_t m1);
 
-/* Per-ISA tile: for r < nr <= Q8_ROWS, t < nt <= Q8_TOKENS,
- *   y[t*ldy + r] = sum over b in order of (float)dot(r,t,b) * (wd[b*4+r] * xd[b*4+t])
+/* The tile shape q8_gemm uses for a batch of N tokens: T tokens (4, 2 or 1)
+ * by 16 / T rows. */
+int q8_tile_tokens(int64_t N);
+
+/* Per-ISA tile: for r < nr, t < nt with nt <= q8_tile_tokens(nt) = T and
+ * nr <= 16 / T,
+ *   y[t*ldy + r] = sum over b in order of (float)dot(r,t,b) * (wd'[b][r] * xd[b*4+t])
  * where weight row r starts at w + r*nb*Q8_BLOCK, token t at x + t*nb*Q8_BLOCK,
- * and wd, wsum, xd point at the tile's group (4 entries per block). */
+ * wd and wsum point at the first row's group (wd'[b][r] = wd[(r/4)*nb*4 +
+ * b*4 + r%4]; the first row is a multiple of 4) and xd at the tokens' group,
+ * offset by the first token's slot in it (all nt tokens in one group). */
 void q8_tile_ref(const int8_t *w, const float *wd, const int32_t *wsum, int64_t nr,
                  const int8_t *x, const float *xd, int64_t nt, int64_t nb, float *y, int64_t ldy);
 void q8_tile_avx2(const int8_t *w, const float *wd, const int32_t *wsum, int64_t nr,

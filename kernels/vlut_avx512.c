@@ -88,20 +88,23 @@ void vlut_lut_gather_avx512(const int8_t *x, int64_t K, int nt, int64_t k0, int 
 }
 
 /* Transpose 16 x 16 int32 in place: v[i] lane j <-> v[j] lane i. */
-static inline void transpose16(__m512i v[16])
+static inline __attribute__((always_inline)) void transpose16(__m512i v[16])
 {
     __m512i t[16], u[16];
+    #pragma GCC unroll 16
     for (int i = 0; i < 8; i++) {
         t[2 * i] = _mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]);
         t[2 * i + 1] = _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]);
     }
     /* u[4g + e], 128-bit lane L: element 4L+e of rows 4g..4g+3 */
+    #pragma GCC unroll 16
     for (int g = 0; g < 4; g++) {
         u[4 * g + 0] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
         u[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
         u[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
         u[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
     }
+    #pragma GCC unroll 16
     for (int e = 0; e < 4; e++) {
         const __m512i p = _mm512_shuffle_i32x4(u[e], u[4 + e], 0x44);
         const __m512i q = _mm512_shuffle_i32x4(u[e], u[4 + e], 0xEE);
