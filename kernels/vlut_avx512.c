@@ -233,6 +233,10 @@ void vlut_mad_rows_avx512(const uint8_t *codes, int64_t code_stride, int64_t nbl
     /* Rows outer so that a row's codes stay in L1 across token blocks. */
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *cr = codes + r * code_stride;
+        /* Narrow batches stream the weights from memory: ask for the row 4
+         * ahead now (the hardware prefetcher alone stays too close). */
+        if (r + 4 < rows)
+            for (int64_t b = 0; b < code_stride; b += 64) _mm_prefetch((const char *)(cr + 4 * code_stride + b), _MM_HINT_T0);
         for (int64_t t0 = 0; t0 < n; t0 += 4) {
             const int8_t *x0 = xpad + t0 * x_stride;
             int32_t *yt = y + t0 * y_stride + r;
