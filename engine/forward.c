@@ -42,6 +42,7 @@ struct fwd_thread {
     float *tscales; /* (width/256 + 1) its group scales */
     float *scores;  /* (heads per KV head, n_ctx) attention scores */
     void *ws;       /* vlut workspace, 64-byte aligned */
+    float *rope_cs; /* (n_rot) cos, sin of one row's RoPE angles */
 };
 
 struct fwd {
@@ -53,8 +54,7 @@ struct fwd {
     float *xs;      /* (R) their scales: x = xq / xs */
     int64_t xq_cols; /* width of the rows now in xq */
     float *rope_freq; /* (n_rot/2) rotation frequency of each pair */
-    float *rope_cs;   /* (n_rot) cos, sin of one row's angles */
-    int32_t *yi;    /* (R, max rows of a ternary matrix) int32 GEMM output */
+    int32_t *yi;    /* (R, yi_width) int32 GEMM outputs of the matmuls of one region */
     int8_t *hq;     /* (R, head blocks * Q8_BLOCK) LM-head activations, int8 blocks */
     float *hd;      /* their block scales, grouped by 4 tokens (q8.h) */
     size_t ws_size;
@@ -119,13 +119,14 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct
     f->out = malloc(R * E * sizeof(float));
     f->xq = malloc(R * W);
     f->xs = malloc(R * sizeof(float));
-    f->yi = malloc(R * W * sizeof(int32_t));
+    /* q, k, v (or gate, up) of one region each get their own part */
+    const size_t yw = QD + 2 * KVD > 2 * F ? QD + 2 * KVD : 2 * F;
+    f->yi = malloc(R * (yw > E ? yw : E) * sizeof(int32_t));
     const size_t hnb = (size_t)q8_blocks(hp->n_embd);
     f->hq = malloc(R * hnb * Q8_BLOCK);
     f->hd = calloc((size_t)q8_groups(max_rows) * hnb * Q8_TOKENS, sizeof(float));
     f->ws_size = (vlut_workspace_size(max_rows, (int64_t)W, (int64_t)W) + 63) & ~(size_t)63;
     f->rope_freq = malloc((size_t)(hp->n_rot / 2 + 1) * sizeof(float));
-    f->rope_cs = malloc((size_t)(hp->n_rot + 2) * sizeof(float));
     for (int32_t i = 0; f->rope_freq && i < hp->n_rot / 2; i++) {
         float freq = 1.0f / powf(hp->rope_base, (float)(2 * i) / (float)hp->n_rot);
         if (m->rope_freqs) freq /= m->rope_freqs[i];
@@ -133,7 +134,7 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct
     }
     f->th = calloc((size_t)f->nth, sizeof *f->th);
     bool ok = f->x && f->xb && f->q && f->k && f->v && f->att && f->hb && f->hb2 && f->out &&
-              f->xq && f->xs && f->yi && f->hq && f->hd && f->rope_freq && f->rope_cs && f->th;
+              f->xq && f->xs && f->yi && f->hq && f->hd && f->rope_freq && f->th;
     for (int t = 0; ok && t < f->nth; t++) {
         struct fwd_thread *th = &f->th[t];
         th->wrow = malloc(W * sizeof(float));
@@ -141,7 +142,8 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct
         th->tscales = malloc((W / 256 + 1) * sizeof(float));
         th->scores = malloc((size_t)n_ctx * (size_t)(hp->n_head / hp->n_head_kv) * sizeof(float));
         th->ws = aligned_alloc(64, f->ws_size);
-        ok = th->wrow && th->trits && th->tscales && th->scores && th->ws;
+        th->rope_cs = malloc((size_t)(hp->n_rot + 2) * sizeof(float));
+        ok = th->wrow && th->trits && th->tscales && th->scores && th->ws && th->rope_cs;
     }
     if (!ok) {
         fwd_free(f);
@@ -161,6 +163,7 @@ void fwd_free(struct fwd *f)
         free(f->th[t].tscales);
         free(f->th[t].scores);
         free(f->th[t].ws);
+        free(f->th[t].rope_cs);
     }
     free(f->th);
     tpool_free(f->pool);
@@ -179,7 +182,6 @@ void fwd_free(struct fwd *f)
     free(f->hq);
     free(f->hd);
     free(f->rope_freq);
-    free(f->rope_cs);
     free(f);
 }
 
@@ -224,13 +226,15 @@ static void rope_head(float *h, const float *cs, const struct model_hparams *hp)
     }
 }
 
-/* One matmul, described for the threads. */
+/* One matmul of a region: y[n*ldy + r] = sum_c W[r][c] * x[n*ldx + c]; the
+ * int32 products of the kernel path go to yi (N x w->rows). */
 struct mm_task {
     struct fwd *f;
     const struct model_weight *w;
     const float *x;
     int32_t ldx, N, ldy;
     float *y;
+    int32_t *yi;
     bool int8;
 };
 
@@ -287,8 +291,8 @@ static void matmul_vlut_rows(const struct mm_task *t, struct fwd_thread *th, int
     const struct model_weight *w = t->w;
     const int64_t M = w->rows;
     struct fwd *f = t->f;
-    vlut_gemm(&w->vl, f->xq, t->N, f->yi, r0, r1, th->ws, f->ws_size);
-    kern_ops()->act_dequant(f->yi, M, t->N, r0, r1, w->row_scale, f->xs, w->scale, t->y, t->ldy);
+    vlut_gemm(&w->vl, f->xq, t->N, t->yi, r0, r1, th->ws, f->ws_size);
+    kern_ops()->act_dequant(t->yi, M, t->N, r0, r1, w->row_scale, f->xs, w->scale, t->y, t->ldy);
 }
 
 /* The LM head through the int8 block kernel: rows were quantized into
@@ -302,42 +306,171 @@ static void head_q8_worker(void *ctx, int ith, int nth)
     if (r0 < r1) q8_gemm(w, t->f->hq, t->f->hd, t->N, t->y, t->ldy, r0, r1);
 }
 
-static void matmul_worker(void *ctx, int ith, int nth)
+/* This thread's share of one matmul: whole 16-row blocks per thread keep
+ * the kernels' row tiles intact. */
+static void matmul_part(const struct mm_task *t, int ith, int nth, int64_t *r0, int64_t *r1)
 {
-    const struct mm_task *t = ctx;
-    int64_t r0, r1;
-    /* whole 16-row blocks per thread keep the kernels' row tiles intact */
-    tpool_split_aligned(t->w->rows, 16, ith, nth, &r0, &r1);
-    if (r0 >= r1) return;
+    tpool_split_aligned(t->w->rows, 16, ith, nth, r0, r1);
+    if (*r0 >= *r1) return;
     struct fwd_thread *th = &t->f->th[ith];
-    if (t->int8 && t->w->vl.lut && !t->f->opt.reference) matmul_vlut_rows(t, th, r0, r1);
-    else matmul_ref_rows(t, th, r0, r1);
+    if (t->int8 && t->w->vl.lut && !t->f->opt.reference) matmul_vlut_rows(t, th, *r0, *r1);
+    else matmul_ref_rows(t, th, *r0, *r1);
 }
 
-/* Per-token int8 quantization (act.h) of rows x[n*ldx + 0..K) into f->xq /
- * f->xs, for the ternary matmuls that follow; q, k and v (and gate and up)
- * share one. */
-static void quantize_rows(struct fwd *f, const float *x, int32_t ldx, int32_t N, int64_t K)
+/* Up to three matmuls over the same input in one parallel region (q, k, v;
+ * gate, up; or one), each split by output rows; with gate_up set, each
+ * thread then applies the gated activation to the columns it computed of
+ * both (same shape, same split: the same columns). */
+struct mm_region {
+    struct mm_task mm[3];
+    int n;
+    bool gate_up;
+};
+
+/* gate = act(gate) * up over columns [r0, r1) of N rows of width ld. */
+static void gated_act(const struct fwd *f, float *gate, const float *up, int32_t N, int32_t ld,
+                      int64_t r0, int64_t r1)
+{
+    const bool silu = f->m->hp.ffn_act == MODEL_FFN_SILU;
+    for (int32_t n = 0; n < N; n++)
+        for (int64_t j = (int64_t)n * ld + r0; j < (int64_t)n * ld + r1; j++) {
+            float g = gate[j];
+            if (silu) g *= 1.0f / (1.0f + expf(-g));
+            else g = g > 0.0f ? g * g : 0.0f;
+            gate[j] = g * up[j];
+        }
+}
+
+static void mm_region_worker(void *ctx, int ith, int nth)
+{
+    const struct mm_region *reg = ctx;
+    int64_t r0 = 0, r1 = 0;
+    for (int i = 0; i < reg->n; i++) matmul_part(&reg->mm[i], ith, nth, &r0, &r1);
+    if (reg->gate_up && r0 < r1)
+        gated_act(reg->mm[0].f, reg->mm[0].y, reg->mm[1].y, reg->mm[0].N, reg->mm[0].ldy, r0, r1);
+}
+
+/* Run n <= 3 matmuls of the same input x in one parallel region (the int8
+ * path reads f->xq, which the region before filled with x quantized). */
+static void matmuls(struct fwd *f, const float *x, int32_t ldx, int32_t N, bool int8, int n,
+                    const struct model_weight *const w[3], float *const y[3],
+                    const int32_t ldy[3], bool gate_up)
+{
+    struct mm_region reg = {.n = n, .gate_up = gate_up};
+    int32_t *yi = f->yi;
+    for (int i = 0; i < n; i++) {
+        reg.mm[i] = (struct mm_task){f, w[i], x, ldx, N, ldy[i], y[i], yi,
+                                     int8 && quant_is_ternary(w[i]->type)};
+        if (reg.mm[i].int8 && f->xq_cols != w[i]->cols) {
+            fprintf(stderr, "forward: int8 activations of width %lld for a %lld-column matrix\n",
+                    (long long)f->xq_cols, (long long)w[i]->cols);
+            abort();
+        }
+        yi += (size_t)N * (size_t)w[i]->rows;
+    }
+    tpool_run(f->pool, mm_region_worker, &reg);
+}
+
+static void matmul1(struct fwd *f, const struct model_weight *w, const float *x, int32_t ldx,
+                    int32_t N, float *y, int32_t ldy, bool int8)
+{
+    const struct model_weight *ws[3] = {w, NULL, NULL};
+    float *ys[3] = {y, NULL, NULL};
+    const int32_t lds[3] = {ldy, 0, 0};
+    matmuls(f, x, ldx, N, int8, 1, ws, ys, lds, false);
+}
+
+/* Per-token int8 quantization (act.h) of row n (K values at x) into f->xq /
+ * f->xs. */
+static void quantize_row(struct fwd *f, const float *x, int32_t n, int64_t K)
 {
     void (*quant)(const float *, int64_t, int8_t *, float *) =
         f->opt.reference ? act_quant_i8_ref : kern_ops()->act_quant_i8;
-    for (int32_t n = 0; n < N; n++) quant(x + (size_t)n * ldx, K, f->xq + (size_t)n * K, &f->xs[n]);
-    f->xq_cols = K;
+    quant(x, K, f->xq + (size_t)n * K, &f->xs[n]);
 }
 
-/* y[n*ldy + r] = sum_c W[r][c] * x[n*ldx + c] for r in [0, w->rows), n in [0, N).
- * int8: the BitLinear path for ternary weights (see matmul_ref_rows), on the
- * activations quantize_rows() left in f->xq. */
-static void matmul(struct fwd *f, const struct model_weight *w, const float *x, int32_t ldx,
-                   int32_t N, float *y, int32_t ldy, bool int8)
+/* Row-parallel work between the matmuls, one region per kind; each thread
+ * takes a contiguous range of the batch's rows. */
+enum rows_kind {
+    ROWS_EMBED,   /* x = embedding of the row's token */
+    ROWS_PRENORM, /* [x += add]; xb = rmsnorm(x) * norm; quantize xb */
+    ROWS_SUBNORM, /* [xb = rmsnorm(src) * norm, src = xb]; quantize src */
+    ROWS_ROPE_KV, /* rotate q and k, store k and v in the KV cache */
+    ROWS_HEAD,    /* rows wanting logits: x += add; xb[out] = rmsnorm(x); q8 */
+};
+
+struct rows_task {
+    struct fwd *f;
+    enum rows_kind kind;
+    const struct fwd_row *rows;
+    int32_t n_rows;
+    const float *add;  /* PRENORM/HEAD: residual to add to x first, or NULL */
+    const float *norm; /* PRENORM/SUBNORM/HEAD: norm weight (SUBNORM: may be NULL) */
+    const float *src;  /* SUBNORM: rows to (norm and) quantize */
+    int32_t ld_src, width;
+    bool quant;        /* quantize for the int8 matmuls that follow */
+    struct kv_cache *kv;
+    int32_t layer;
+};
+
+static void rows_worker(void *ctx, int ith, int nth)
 {
-    struct mm_task t = {f, w, x, ldx, N, ldy, y, int8 && quant_is_ternary(w->type)};
-    if (t.int8 && f->xq_cols != w->cols) {
-        fprintf(stderr, "forward: int8 activations of width %lld for a %lld-column matrix\n",
-                (long long)f->xq_cols, (long long)w->cols);
-        abort();
+    const struct rows_task *t = ctx;
+    struct fwd *f = t->f;
+    const struct model *m = f->m;
+    const struct model_hparams *hp = &m->hp;
+    const int32_t E = hp->n_embd, W = f->width, hd = hp->head_dim;
+    const int32_t QD = hp->n_head * hd, KVD = hp->n_head_kv * hd;
+    int64_t i0, i1;
+    tpool_split(t->n_rows, ith, nth, &i0, &i1);
+    for (int64_t i = i0; i < i1; i++) {
+        float *x = f->x + (size_t)i * E, *xb = f->xb + (size_t)i * W;
+        switch (t->kind) {
+        case ROWS_EMBED:
+            quant_dequant_row(m->tok_embd.type, m->tok_embd.data, m->tok_embd.rows, E,
+                              t->rows[i].token, x);
+            break;
+        case ROWS_PRENORM:
+            if (t->add)
+                for (int32_t j = 0; j < E; j++) x[j] += t->add[(size_t)i * E + j];
+            rmsnorm(xb, x, t->norm, E, hp->rms_eps);
+            if (t->quant) quantize_row(f, xb, (int32_t)i, E);
+            break;
+        case ROWS_SUBNORM: {
+            const float *src = t->src + (size_t)i * t->ld_src;
+            if (t->norm) {
+                rmsnorm(xb, src, t->norm, t->width, hp->rms_eps);
+                src = xb;
+            }
+            if (t->quant) quantize_row(f, src, (int32_t)i, t->width);
+            break;
+        }
+        case ROWS_ROPE_KV: {
+            const struct fwd_row *r = &t->rows[i];
+            float *cs = f->th[ith].rope_cs, *q = f->q + (size_t)i * QD, *k = f->k + (size_t)i * KVD;
+            rope_angles(f, r->pos, cs);
+            for (int32_t h = 0; h < hp->n_head; h++) rope_head(q + h * hd, cs, hp);
+            for (int32_t h = 0; h < hp->n_head_kv; h++) rope_head(k + h * hd, cs, hp);
+            memcpy(kv_keys(t->kv, r->slot, t->layer) + (size_t)r->pos * KVD, k,
+                   (size_t)KVD * sizeof(float));
+            memcpy(kv_values(t->kv, r->slot, t->layer) + (size_t)r->pos * KVD,
+                   f->v + (size_t)i * KVD, (size_t)KVD * sizeof(float));
+            break;
+        }
+        case ROWS_HEAD: {
+            const int32_t o = t->rows[i].logits;
+            if (o < 0) break;
+            for (int32_t j = 0; j < E; j++) x[j] += t->add[(size_t)i * E + j];
+            float *hb = f->xb + (size_t)o * W;
+            rmsnorm(hb, x, t->norm, E, hp->rms_eps);
+            if (t->quant) {
+                const int64_t nb = q8_blocks(E);
+                q8_quantize_row(hb, E, f->hq + (size_t)o * nb * Q8_BLOCK, f->hd, o);
+            }
+            break;
+        }
+        }
     }
-    tpool_run(f->pool, matmul_worker, &t);
 }
 
 /* One row's attention over its sequence's positions 0..pos for the G query
@@ -436,86 +569,66 @@ int fwd_run(struct fwd *f, struct kv_cache *kv, const struct fwd_row *rows, int3
     int rc = check_rows(f, kv, rows, n_rows, &n_out, err, err_len);
     if (rc) return rc;
 
-    for (int32_t i = 0; i < n_rows; i++)
-        quant_dequant_row(m->tok_embd.type, m->tok_embd.data, m->tok_embd.rows, E, rows[i].token,
-                          f->x + (size_t)i * E);
-
+    /* Regions in order: row-parallel ones prepare the input of a matmul
+     * region (norm + int8 quantization); f->out holds the last residual
+     * branch until the next region adds it to x. */
+    struct rows_task rt = {.f = f, .rows = rows, .n_rows = n_rows, .kv = kv, .quant = i8};
+    rt.kind = ROWS_EMBED;
+    tpool_run(f->pool, rows_worker, &rt);
     for (int32_t il = 0; il < hp->n_layer; il++) {
         const struct model_layer *l = &m->layers[il];
         /* attention */
-        for (int32_t i = 0; i < n_rows; i++)
-            rmsnorm(f->xb + (size_t)i * W, f->x + (size_t)i * E, l->attn_norm, E, hp->rms_eps);
-        if (i8) quantize_rows(f, f->xb, W, n_rows, E);
-        matmul(f, &l->wq, f->xb, W, n_rows, f->q, QD, i8);
-        matmul(f, &l->wk, f->xb, W, n_rows, f->k, KVD, i8);
-        matmul(f, &l->wv, f->xb, W, n_rows, f->v, KVD, i8);
-        for (int32_t i = 0; i < n_rows; i++) {
-            const struct fwd_row *r = &rows[i];
-            rope_angles(f, r->pos, f->rope_cs);
-            for (int32_t h = 0; h < hp->n_head; h++) rope_head(f->q + (size_t)i * QD + h * hd, f->rope_cs, hp);
-            for (int32_t h = 0; h < hp->n_head_kv; h++)
-                rope_head(f->k + (size_t)i * KVD + h * hd, f->rope_cs, hp);
-            memcpy(kv_keys(kv, r->slot, il) + (size_t)r->pos * KVD, f->k + (size_t)i * KVD,
-                   (size_t)KVD * sizeof(float));
-            memcpy(kv_values(kv, r->slot, il) + (size_t)r->pos * KVD, f->v + (size_t)i * KVD,
-                   (size_t)KVD * sizeof(float));
-        }
+        rt.kind = ROWS_PRENORM, rt.add = il > 0 ? f->out : NULL, rt.norm = l->attn_norm;
+        f->xq_cols = E;
+        tpool_run(f->pool, rows_worker, &rt);
+        const struct model_weight *qkv[3] = {&l->wq, &l->wk, &l->wv};
+        float *const qkv_y[3] = {f->q, f->k, f->v};
+        const int32_t qkv_ld[3] = {QD, KVD, KVD};
+        matmuls(f, f->xb, W, n_rows, i8, 3, qkv, qkv_y, qkv_ld, false);
+        rt.kind = ROWS_ROPE_KV, rt.layer = il;
+        tpool_run(f->pool, rows_worker, &rt);
         struct att_task at = {f, kv, il, rows, n_rows};
         tpool_run(f->pool, attention_worker, &at);
-        const float *att_in = f->att;
-        if (l->attn_sub_norm) {
-            for (int32_t i = 0; i < n_rows; i++)
-                rmsnorm(f->xb + (size_t)i * W, f->att + (size_t)i * QD, l->attn_sub_norm, QD,
-                        hp->rms_eps);
-            att_in = f->xb;
+        const float *att_in = l->attn_sub_norm ? f->xb : f->att;
+        const int32_t ld_att = l->attn_sub_norm ? W : QD;
+        if (l->attn_sub_norm || i8) {
+            rt.kind = ROWS_SUBNORM, rt.norm = l->attn_sub_norm, rt.src = f->att, rt.ld_src = QD,
+            rt.width = QD;
+            f->xq_cols = QD;
+            tpool_run(f->pool, rows_worker, &rt);
         }
-        const int32_t ld_att = att_in == f->xb ? W : QD;
-        if (i8) quantize_rows(f, att_in, ld_att, n_rows, QD);
-        matmul(f, &l->wo, att_in, ld_att, n_rows, f->out, E, i8);
-        for (size_t j = 0; j < (size_t)n_rows * E; j++) f->x[j] += f->out[j];
+        matmul1(f, &l->wo, att_in, ld_att, n_rows, f->out, E, i8);
 
         /* feed-forward */
-        for (int32_t i = 0; i < n_rows; i++)
-            rmsnorm(f->xb + (size_t)i * W, f->x + (size_t)i * E, l->ffn_norm, E, hp->rms_eps);
-        if (i8) quantize_rows(f, f->xb, W, n_rows, E);
-        matmul(f, &l->w_gate, f->xb, W, n_rows, f->hb, F, i8);
-        matmul(f, &l->w_up, f->xb, W, n_rows, f->hb2, F, i8);
-        for (size_t j = 0; j < (size_t)n_rows * F; j++) {
-            float g = f->hb[j];
-            if (hp->ffn_act == MODEL_FFN_SILU) {
-                g *= 1.0f / (1.0f + expf(-g));
-            } else {
-                g = g > 0.0f ? g * g : 0.0f;
-            }
-            f->hb[j] = g * f->hb2[j];
+        rt.kind = ROWS_PRENORM, rt.add = f->out, rt.norm = l->ffn_norm;
+        f->xq_cols = E;
+        tpool_run(f->pool, rows_worker, &rt);
+        const struct model_weight *gu[3] = {&l->w_gate, &l->w_up, NULL};
+        float *const gu_y[3] = {f->hb, f->hb2, NULL};
+        const int32_t gu_ld[3] = {F, F, 0};
+        matmuls(f, f->xb, W, n_rows, i8, 2, gu, gu_y, gu_ld, true);
+        const float *ffn_in = l->ffn_sub_norm ? f->xb : f->hb;
+        const int32_t ld_ffn = l->ffn_sub_norm ? W : F;
+        if (l->ffn_sub_norm || i8) {
+            rt.kind = ROWS_SUBNORM, rt.norm = l->ffn_sub_norm, rt.src = f->hb, rt.ld_src = F,
+            rt.width = F;
+            f->xq_cols = F;
+            tpool_run(f->pool, rows_worker, &rt);
         }
-        const float *ffn_in = f->hb;
-        if (l->ffn_sub_norm) {
-            for (int32_t i = 0; i < n_rows; i++)
-                rmsnorm(f->xb + (size_t)i * W, f->hb + (size_t)i * F, l->ffn_sub_norm, F,
-                        hp->rms_eps);
-            ffn_in = f->xb;
-        }
-        const int32_t ld_ffn = ffn_in == f->xb ? W : F;
-        if (i8) quantize_rows(f, ffn_in, ld_ffn, n_rows, F);
-        matmul(f, &l->w_down, ffn_in, ld_ffn, n_rows, f->out, E, i8);
-        for (size_t j = 0; j < (size_t)n_rows * E; j++) f->x[j] += f->out[j];
+        matmul1(f, &l->w_down, ffn_in, ld_ffn, n_rows, f->out, E, i8);
     }
 
-    /* LM head, only for rows that want logits (in logits-index order). */
+    /* LM head, only for rows that want logits (in logits-index order); the
+     * last residual is added only to them, as no other row needs it. */
     if (n_out == 0) return 0;
-    for (int32_t i = 0; i < n_rows; i++)
-        if (rows[i].logits >= 0)
-            rmsnorm(f->xb + (size_t)rows[i].logits * W, f->x + (size_t)i * E, m->output_norm, E,
-                    hp->rms_eps);
-    if (m->head_q8.q && !f->opt.reference) {
-        const int64_t nb = q8_blocks(E);
-        for (int32_t i = 0; i < n_out; i++)
-            q8_quantize_row(f->xb + (size_t)i * W, E, f->hq + (size_t)i * nb * Q8_BLOCK, f->hd, i);
-        struct mm_task t = {f, &m->output, f->xb, W, n_out, hp->n_vocab, logits, false};
+    const bool q8 = m->head_q8.q && !f->opt.reference;
+    rt.kind = ROWS_HEAD, rt.add = f->out, rt.norm = m->output_norm, rt.quant = q8;
+    tpool_run(f->pool, rows_worker, &rt);
+    if (q8) {
+        struct mm_task t = {f, &m->output, f->xb, W, n_out, hp->n_vocab, logits, NULL, false};
         tpool_run(f->pool, head_q8_worker, &t);
     } else {
-        matmul(f, &m->output, f->xb, W, n_out, logits, hp->n_vocab, false);
+        matmul1(f, &m->output, f->xb, W, n_out, logits, hp->n_vocab, false);
     }
     return 0;
 }

@@ -1,9 +1,10 @@
-/* bench_kernels.c - single-thread throughput of the ternary GEMM kernels.
+/* bench_kernels.c - throughput of the ternary GEMM kernels, 1 and 2 threads.
  *
  * For the BitNet-2B matrix shapes (M x K = 2560x2560, 640x2560, 6912x2560,
  * 2560x6912) and batch widths N in {1,2,4,...,128}, times the Vec-LUT and the
  * multiply-add kernels on every SIMD ISA this CPU supports (the scalar
- * reference only for N <= 8 on one shape), reports the median of --reps runs
+ * reference only for N <= 8 on one shape), with 1 and 2 threads (rows split
+ * as the forward pass splits them), reports the median of --reps runs
  * as GMAC/s (weight x token products per second) and ns per token, the LUT/MAD
  * crossover N per shape, and the LUT figures as a fraction of a rough ceiling:
  * one 512-bit lookup-add (or two 256-bit ones) per cycle covers VLUT_G * 32 =
@@ -15,12 +16,14 @@
  */
 #include "engine/status.h"
 #include "kernels/kernels.h"
+#include "kernels/threadpool.h"
 #include "kernels/vlut.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 struct shape {
     const char *name;
@@ -44,6 +47,7 @@ static const char *const kernel_name[] = {"lut", "mad"};
 struct result {
     int shape;
     int64_t N;
+    int threads;
     enum kern_isa isa;
     enum kernel kernel;
     double median_s;
@@ -91,16 +95,39 @@ static double gmacs(const struct result *r)
     return (double)s->M * (double)s->K * (double)r->N / r->median_s * 1e-9;
 }
 
-/* Run r's kernel at r's N reps times after one warm-up; fill median and min. */
-static void time_kernel(const struct vlut_weights *wts, const int8_t *x, int32_t *y, void *ws,
-                        size_t ws_size, int reps, double *times, struct result *r)
+/* One timed call, split over the pool's threads by 16-row blocks (as the
+ * forward pass splits its matrices), each thread with its own workspace. */
+struct call {
+    const struct vlut_weights *wts;
+    const int8_t *x;
+    int32_t *y;
+    void **ws;
+    size_t ws_size;
+    int64_t N;
+    enum kernel kernel;
+};
+
+static void call_worker(void *ctx, int ith, int nth)
 {
+    const struct call *c = ctx;
+    int64_t m0, m1;
+    tpool_split_aligned(c->wts->rows, 16, ith, nth, &m0, &m1);
+    if (m0 >= m1) return;
+    if (c->kernel == K_LUT)
+        vlut_gemm_lut(c->wts, c->x, c->N, c->y, m0, m1, c->ws[ith], c->ws_size);
+    else
+        vlut_gemm_mad(c->wts, c->x, c->N, c->y, m0, m1, c->ws[ith], c->ws_size);
+}
+
+/* Run r's kernel at r's N reps times after one warm-up; fill median and min. */
+static void time_kernel(struct tpool *pool, const struct vlut_weights *wts, const int8_t *x,
+                        int32_t *y, void **ws, size_t ws_size, int reps, double *times,
+                        struct result *r)
+{
+    struct call c = {wts, x, y, ws, ws_size, r->N, r->kernel};
     for (int rep = -1; rep < reps; rep++) {
         double t0 = now_s();
-        if (r->kernel == K_LUT)
-            vlut_gemm_lut(wts, x, r->N, y, 0, wts->rows, ws, ws_size);
-        else
-            vlut_gemm_mad(wts, x, r->N, y, 0, wts->rows, ws, ws_size);
+        tpool_run(pool, call_worker, &c);
         double t = now_s() - t0;
         if (rep >= 0) times[rep] = t;
     }
@@ -119,6 +146,7 @@ int main(int argc, char **argv)
     int64_t only_n = 0;
     int only_isa = -1;
     int sweep = 0;
+    int thread_list[2] = {1, 2}, n_tc = 2;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
             reps = atoi(argv[++i]);
@@ -128,6 +156,9 @@ int main(int argc, char **argv)
             quick = 1;
         } else if (strcmp(argv[i], "--sweep") == 0) {
             sweep = 1;
+        } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+            thread_list[0] = atoi(argv[++i]);
+            n_tc = 1;
         } else if (strcmp(argv[i], "--shape") == 0 && i + 1 < argc) {
             only_shape = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--n") == 0 && i + 1 < argc) {
@@ -142,7 +173,7 @@ int main(int argc, char **argv)
         } else {
             fprintf(stderr,
                     "usage: %s [--reps N] [--json FILE] [--quick] [--shape 0..%d] [--n N] "
-                    "[--isa ref|avx2|avx512] [--sweep]\n",
+                    "[--isa ref|avx2|avx512] [--sweep] [--threads T]\n",
                     argv[0], N_SHAPES - 1);
             return 2;
         }
@@ -155,12 +186,21 @@ int main(int argc, char **argv)
     const enum kern_isa best = kern_isa();
     char model[256];
     cpu_model(model, sizeof model);
-    printf("machine: %s; best ISA %s; single thread; median of %d runs\n", model,
-           kern_isa_name(best), reps);
+    struct tpool *pools[2] = {NULL, NULL};
+    /* Largest pool first: creating a pool pins this thread, and hwloc (and
+     * new threads) would then see only that one core. */
+    for (int tc = n_tc - 1; tc >= 0; tc--)
+        if (thread_list[tc] < 1 || tpool_new(thread_list[tc], &pools[tc], err, sizeof err) < 0) {
+            fprintf(stderr, "thread pool of %d: %s\n", thread_list[tc], err);
+            return 1;
+        }
+    printf("machine: %s, %ld cores; best ISA %s; median of %d runs\n", model,
+           sysconf(_SC_NPROCESSORS_ONLN), kern_isa_name(best), reps);
+    for (int tc = 0; tc < n_tc; tc++) printf("threads: %s\n", tpool_binding(pools[tc]));
     printf("VLUT_KT=%d groups, VLUT_LANES=%d, VLUT_CROSSOVER_N=%d\n", VLUT_KT, VLUT_LANES,
            VLUT_CROSSOVER_N);
 
-    struct result *results = calloc(N_SHAPES * N_WIDTHS * KERN_ISA_COUNT * 2, sizeof *results);
+    struct result *results = calloc(N_SHAPES * N_WIDTHS * KERN_ISA_COUNT * 2 * 2, sizeof *results);
     int n_results = 0;
     double *times = calloc((size_t)reps, sizeof *times);
     if (!results || !times) return 1;
@@ -175,8 +215,8 @@ int main(int argc, char **argv)
         uint8_t *mad = malloc((size_t)(M * vlut_mad_row_bytes(K)));
         int32_t *y = malloc((size_t)(MAX_N * M) * sizeof(int32_t));
         size_t ws_size = (vlut_workspace_size(MAX_N, K, M) + 63) & ~(size_t)63;
-        void *ws = aligned_alloc(64, ws_size);
-        if (!w || !x || !lut || !mad || !y || !ws) return 1;
+        void *ws[2] = {aligned_alloc(64, ws_size), aligned_alloc(64, ws_size)};
+        if (!w || !x || !lut || !mad || !y || !ws[0] || !ws[1]) return 1;
         uint64_t r = 0x9E3779B97F4A7C15ULL + (uint64_t)si;
         for (int64_t i = 0; i < M * K; i++) {
             r = r * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -198,18 +238,20 @@ int main(int argc, char **argv)
                 if (isa == KERN_ISA_REF && (si != 1 || N > 8 || quick)) continue;
                 if (quick && si != 0) continue;
                 if (only_n > 0 && N != only_n) continue;
-                for (int k = K_LUT; k <= K_MAD; k++) {
-                    struct result *res = &results[n_results++];
-                    *res = (struct result){
-                        .shape = si, .N = N, .isa = (enum kern_isa)isa, .kernel = (enum kernel)k};
-                    time_kernel(&wts, x, y, ws, ws_size, reps, times, res);
-                    printf("%-20s N=%-4lld %-6s %-3s %9.2f GMAC/s %12.0f ns/token  (best run "
-                           "%.2f GMAC/s)\n",
-                           s->name, (long long)N, kern_isa_name((enum kern_isa)isa), kernel_name[k],
-                           gmacs(res), res->median_s * 1e9 / (double)N,
-                           gmacs(res) * res->median_s / res->min_s);
-                    fflush(stdout);
-                }
+                for (int k = K_LUT; k <= K_MAD; k++)
+                    for (int tc = 0; tc < n_tc; tc++) {
+                        if (isa == KERN_ISA_REF && thread_list[tc] > 1) continue;
+                        struct result *res = &results[n_results++];
+                        *res = (struct result){.shape = si, .N = N, .threads = thread_list[tc],
+                                               .isa = (enum kern_isa)isa, .kernel = (enum kernel)k};
+                        time_kernel(pools[tc], &wts, x, y, ws, ws_size, reps, times, res);
+                        printf("%-20s N=%-4lld %dT %-6s %-3s %9.2f GMAC/s %12.0f ns/token  (best run "
+                               "%.2f GMAC/s)\n",
+                               s->name, (long long)N, thread_list[tc], kern_isa_name((enum kern_isa)isa),
+                               kernel_name[k], gmacs(res), res->median_s * 1e9 / (double)N,
+                               gmacs(res) * res->median_s / res->min_s);
+                        fflush(stdout);
+                    }
             }
         }
         if (sweep) {
@@ -217,16 +259,17 @@ int main(int argc, char **argv)
             kern_set_isa(best, err, sizeof err);
             printf("crossover sweep %s on %s:\n", s->name, kern_isa_name(best));
             for (int64_t N = 8; N <= 40; N += 2) {
-                struct result l = {.shape = si, .N = N, .isa = best, .kernel = K_LUT};
-                struct result m = {.shape = si, .N = N, .isa = best, .kernel = K_MAD};
-                time_kernel(&wts, x, y, ws, ws_size, reps, times, &l);
-                time_kernel(&wts, x, y, ws, ws_size, reps, times, &m);
+                struct result l = {.shape = si, .N = N, .threads = thread_list[0], .isa = best, .kernel = K_LUT};
+                struct result m = {.shape = si, .N = N, .threads = thread_list[0], .isa = best, .kernel = K_MAD};
+                time_kernel(pools[0], &wts, x, y, ws, ws_size, reps, times, &l);
+                time_kernel(pools[0], &wts, x, y, ws, ws_size, reps, times, &m);
                 printf("  N=%-3lld lut %7.2f  mad %7.2f GMAC/s (medians)  %s\n", (long long)N,
                        gmacs(&l), gmacs(&m), l.median_s < m.median_s ? "lut faster" : "mad faster");
                 fflush(stdout);
             }
         }
-        free(ws);
+        free(ws[0]);
+        free(ws[1]);
         free(y);
         free(mad);
         free(lut);
@@ -235,55 +278,59 @@ int main(int argc, char **argv)
     }
     kern_set_isa(best, err, sizeof err);
 
-    /* Summary table: GMAC/s per shape and N, columns isa/kernel. */
-    printf("\nGMAC/s (single thread)\n%-20s %5s", "shape", "N");
-    for (int isa = 0; isa < KERN_ISA_COUNT; isa++)
-        for (int k = 0; k < 2; k++)
-            printf(" %7s-%s", kern_isa_name((enum kern_isa)isa), kernel_name[k]);
-    printf("\n");
-    for (int si = 0; si < N_SHAPES; si++)
-        for (int wi = 0; wi < N_WIDTHS; wi++) {
-            int any = 0;
-            for (int i = 0; i < n_results; i++)
-                any |= results[i].shape == si && results[i].N == widths[wi];
-            if (!any) continue;
-            printf("%-20s %5lld", shapes[si].name, (long long)widths[wi]);
-            for (int isa = 0; isa < KERN_ISA_COUNT; isa++)
-                for (int k = 0; k < 2; k++) {
-                    const struct result *hit = NULL;
-                    for (int i = 0; i < n_results; i++)
-                        if (results[i].shape == si && results[i].N == widths[wi] &&
-                            results[i].isa == (enum kern_isa)isa &&
-                            results[i].kernel == (enum kernel)k)
-                            hit = &results[i];
-                    if (hit)
-                        printf(" %11.2f", gmacs(hit));
-                    else
-                        printf(" %11s", "-");
-                }
-            printf("\n");
-        }
-
-    /* Crossover on the best ISA: smallest N from which LUT beats MAD. */
-    printf("\nLUT/MAD crossover on %s (smallest N of the list above where LUT is faster; "
-           "--sweep steps N by 2):\n",
-           kern_isa_name(best));
-    for (int si = 0; si < N_SHAPES; si++) {
-        int64_t cross = -1;
-        for (int wi = 0; wi < N_WIDTHS && cross < 0; wi++) {
-            const struct result *l = NULL, *m = NULL;
-            for (int i = 0; i < n_results; i++) {
-                const struct result *q = &results[i];
-                if (q->shape != si || q->N != widths[wi] || q->isa != best) continue;
-                if (q->kernel == K_LUT) l = q;
-                if (q->kernel == K_MAD) m = q;
+    /* Per thread count: a table of GMAC/s per shape and N (columns
+     * isa/kernel), and the LUT/MAD crossover on the best ISA. */
+    for (int tc = 0; tc < n_tc; tc++) {
+        const int T = thread_list[tc];
+        printf("\nGMAC/s, %d thread%s\n%-20s %5s", T, T > 1 ? "s" : "", "shape", "N");
+        for (int isa = 0; isa < KERN_ISA_COUNT; isa++)
+            for (int k = 0; k < 2; k++) printf(" %7s-%s", kern_isa_name((enum kern_isa)isa), kernel_name[k]);
+        printf("\n");
+        for (int si = 0; si < N_SHAPES; si++)
+            for (int wi = 0; wi < N_WIDTHS; wi++) {
+                int any = 0;
+                for (int i = 0; i < n_results; i++)
+                    any |= results[i].shape == si && results[i].N == widths[wi] && results[i].threads == T;
+                if (!any) continue;
+                printf("%-20s %5lld", shapes[si].name, (long long)widths[wi]);
+                for (int isa = 0; isa < KERN_ISA_COUNT; isa++)
+                    for (int k = 0; k < 2; k++) {
+                        const struct result *hit = NULL;
+                        for (int i = 0; i < n_results; i++)
+                            if (results[i].shape == si && results[i].N == widths[wi] &&
+                                results[i].threads == T && results[i].isa == (enum kern_isa)isa &&
+                                results[i].kernel == (enum kernel)k)
+                                hit = &results[i];
+                        if (hit)
+                            printf(" %11.2f", gmacs(hit));
+                        else
+                            printf(" %11s", "-");
+                    }
+                printf("\n");
             }
-            if (l && m && l->median_s < m->median_s) cross = widths[wi];
+        printf("\nLUT/MAD crossover on %s, %d thread%s (smallest N of the list above where LUT is "
+               "faster; --sweep steps N by 2):\n",
+               kern_isa_name(best), T, T > 1 ? "s" : "");
+        for (int si = 0; si < N_SHAPES; si++) {
+            int64_t cross = -1;
+            int seen = 0;
+            for (int wi = 0; wi < N_WIDTHS && cross < 0; wi++) {
+                const struct result *l = NULL, *m = NULL;
+                for (int i = 0; i < n_results; i++) {
+                    const struct result *q = &results[i];
+                    if (q->shape != si || q->N != widths[wi] || q->isa != best || q->threads != T) continue;
+                    if (q->kernel == K_LUT) l = q;
+                    if (q->kernel == K_MAD) m = q;
+                }
+                seen |= l && m;
+                if (l && m && l->median_s < m->median_s) cross = widths[wi];
+            }
+            if (!seen) continue;
+            if (cross > 0)
+                printf("  %-20s N >= %lld\n", shapes[si].name, (long long)cross);
+            else
+                printf("  %-20s none in the sweep\n", shapes[si].name);
         }
-        if (cross > 0)
-            printf("  %-20s N >= %lld\n", shapes[si].name, (long long)cross);
-        else
-            printf("  %-20s none in the sweep\n", shapes[si].name);
     }
 
     /* Fraction of the lookup-add ceiling (128 products/cycle) for LUT at N >= 32. */
@@ -292,9 +339,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < n_results; i++) {
         const struct result *q = &results[i];
         if (q->kernel != K_LUT || q->N < 32 || q->isa == KERN_ISA_REF) continue;
-        printf("  %-20s N=%-4lld %-6s %7.2f GMAC/s = %4.1f%%..%4.1f%%\n", shapes[q->shape].name,
-               (long long)q->N, kern_isa_name(q->isa), gmacs(q),
-               100.0 * gmacs(q) / (VLUT_G * 32 * 3.7), 100.0 * gmacs(q) / (VLUT_G * 32 * 2.6));
+        printf("  %-20s N=%-4lld %dT %-6s %7.2f GMAC/s = %4.1f%%..%4.1f%% (per thread)\n",
+               shapes[q->shape].name, (long long)q->N, q->threads, kern_isa_name(q->isa), gmacs(q),
+               100.0 * gmacs(q) / q->threads / (VLUT_G * 32 * 3.7),
+               100.0 * gmacs(q) / q->threads / (VLUT_G * 32 * 2.6));
     }
 
     if (json_path) {
@@ -304,18 +352,18 @@ int main(int argc, char **argv)
             return 1;
         }
         fprintf(f,
-                "{\n  \"machine\": \"%s\",\n  \"best_isa\": \"%s\",\n  \"threads\": 1,\n"
+                "{\n  \"machine\": \"%s\",\n  \"best_isa\": \"%s\",\n"
                 "  \"reps\": %d,\n  \"vlut_kt\": %d,\n  \"crossover_n\": %d,\n  \"results\": [\n",
                 model, kern_isa_name(best), reps, VLUT_KT, VLUT_CROSSOVER_N);
         for (int i = 0; i < n_results; i++) {
             const struct result *q = &results[i];
             fprintf(
                 f,
-                "    {\"shape\": \"%s\", \"M\": %lld, \"K\": %lld, \"N\": %lld, \"isa\": \"%s\", "
+                "    {\"shape\": \"%s\", \"M\": %lld, \"K\": %lld, \"N\": %lld, \"threads\": %d, \"isa\": \"%s\", "
                 "\"kernel\": \"%s\", \"median_ns\": %.0f, \"gmac_per_s\": %.3f, "
                 "\"ns_per_token\": %.0f}%s\n",
                 shapes[q->shape].name, (long long)shapes[q->shape].M, (long long)shapes[q->shape].K,
-                (long long)q->N, kern_isa_name(q->isa), kernel_name[q->kernel], q->median_s * 1e9,
+                (long long)q->N, q->threads, kern_isa_name(q->isa), kernel_name[q->kernel], q->median_s * 1e9,
                 gmacs(q), q->median_s * 1e9 / (double)q->N, i + 1 < n_results ? "," : "");
         }
         fprintf(f, "  ]\n}\n");
@@ -324,5 +372,6 @@ int main(int argc, char **argv)
     }
     free(times);
     free(results);
+    for (int tc = 0; tc < n_tc; tc++) tpool_free(pools[tc]);
     return 0;
 }
