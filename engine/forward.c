@@ -125,7 +125,9 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct
     const size_t hnb = (size_t)q8_blocks(hp->n_embd);
     f->hq = malloc(R * hnb * Q8_BLOCK);
     f->hd = calloc((size_t)q8_groups(max_rows) * hnb * Q8_TOKENS, sizeof(float));
-    f->ws_size = (vlut_workspace_size(max_rows, (int64_t)W, (int64_t)W) + 63) & ~(size_t)63;
+    /* one region's matmuls may run through the LUT kernel together */
+    const size_t region_rows = yw > W ? yw : W;
+    f->ws_size = (vlut_workspace_size(max_rows, (int64_t)W, (int64_t)region_rows) + 63) & ~(size_t)63;
     f->rope_freq = malloc((size_t)(hp->n_rot / 2 + 1) * sizeof(float));
     for (int32_t i = 0; f->rope_freq && i < hp->n_rot / 2; i++) {
         float freq = 1.0f / powf(hp->rope_base, (float)(2 * i) / (float)hp->n_rot);
@@ -341,11 +343,38 @@ static void gated_act(const struct fwd *f, float *gate, const float *up, int32_t
         }
 }
 
+/* Whether a region's matmuls can share the Vec-LUT tables: all ternary
+ * with the LUT layout, on the kernel path, at a width that takes the LUT. */
+static bool shared_lut(const struct mm_region *reg)
+{
+    if (reg->n < 2 || reg->mm[0].f->opt.reference || !vlut_prefers_lut(reg->mm[0].N)) return false;
+    for (int i = 0; i < reg->n; i++)
+        if (!reg->mm[i].int8 || !reg->mm[i].w->vl.lut) return false;
+    return true;
+}
+
 static void mm_region_worker(void *ctx, int ith, int nth)
 {
     const struct mm_region *reg = ctx;
     int64_t r0 = 0, r1 = 0;
-    for (int i = 0; i < reg->n; i++) matmul_part(&reg->mm[i], ith, nth, &r0, &r1);
+    if (shared_lut(reg)) {
+        struct fwd *f = reg->mm[0].f;
+        struct vlut_part parts[3];
+        for (int i = 0; i < reg->n; i++) {
+            const struct mm_task *t = &reg->mm[i];
+            tpool_split_aligned(t->w->rows, 16, ith, nth, &r0, &r1);
+            parts[i] = (struct vlut_part){&t->w->vl, t->yi, r0, r1};
+        }
+        vlut_gemm_multi(parts, reg->n, f->xq, reg->mm[0].N, f->th[ith].ws, f->ws_size);
+        for (int i = 0; i < reg->n; i++) {
+            const struct mm_task *t = &reg->mm[i];
+            const struct model_weight *w = t->w;
+            kern_ops()->act_dequant(t->yi, w->rows, t->N, parts[i].m0, parts[i].m1, w->row_scale,
+                                    f->xs, w->scale, t->y, t->ldy);
+        }
+    } else {
+        for (int i = 0; i < reg->n; i++) matmul_part(&reg->mm[i], ith, nth, &r0, &r1);
+    }
     if (reg->gate_up && r0 < r1)
         gated_act(reg->mm[0].f, reg->mm[0].y, reg->mm[1].y, reg->mm[0].N, reg->mm[0].ldy, r0, r1);
 }

@@ -230,35 +230,60 @@ static void check_call(const struct vlut_weights *w, const int8_t *x, int64_t N,
     VLUT_REQUIRE(ws_size >= vlut_workspace_size(N, w->cols, m1 - m0));
 }
 
-void vlut_gemm_lut(const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t *y, int64_t m0,
-                   int64_t m1, void *ws, size_t ws_size)
+void vlut_gemm_multi(const struct vlut_part *parts, int n_parts, const int8_t *x, int64_t N,
+                     void *ws, size_t ws_size)
 {
-    check_call(w, x, N, y, m0, m1, ws, ws_size);
-    VLUT_REQUIRE(w->lut != NULL);
+    VLUT_REQUIRE(n_parts >= 1 && n_parts <= VLUT_MAX_PARTS);
+    const int64_t K = parts[0].w->cols;
+    int64_t total = 0;
+    for (int p = 0; p < n_parts; p++) {
+        const struct vlut_part *q = &parts[p];
+        check_call(q->w, x, N, q->y, q->m0, q->m1, ws, ws_size);
+        VLUT_REQUIRE(q->w->lut != NULL && q->w->cols == K);
+        total += q->m1 - q->m0;
+    }
+    VLUT_REQUIRE(ws_size >= vlut_workspace_size(N, K, total));
+    if (total == 0) return;
     const struct kern_ops *ops = kern_ops();
-    const int64_t M = w->rows, K = w->cols, rows = m1 - m0;
     const int64_t groups = vlut_lut_row_bytes(K);
-    if (rows == 0) return;
-
     int16_t *tables = ws;                                                     /* [KT][81][32] */
     int16_t *xg = (int16_t *)((char *)ws + LUT_TABLES_BYTES);                 /* [KT*4][32] */
-    int32_t *acc = (int32_t *)((char *)ws + LUT_TABLES_BYTES + LUT_XG_BYTES); /* [rows][32] */
+    int32_t *acc = (int32_t *)((char *)ws + LUT_TABLES_BYTES + LUT_XG_BYTES); /* [total][32] */
 
     for (int64_t n0 = 0; n0 < N; n0 += VLUT_LANES) {
         const int nt = N - n0 < VLUT_LANES ? (int)(N - n0) : VLUT_LANES;
         for (int64_t j0 = 0; j0 < groups; j0 += VLUT_KT) {
             const int kt = groups - j0 < VLUT_KT ? (int)(groups - j0) : VLUT_KT;
-            /* Gather this tile's activations as int16 [k][lane]; lanes past N
-             * and activations past K stay zero. */
-            const int64_t k0 = j0 * VLUT_G;
-            ops->vlut_lut_gather(x + n0 * K, K, nt, k0, kt, xg);
+            /* This tile's activations as int16 [k][lane] (lanes past N and
+             * activations past K are zero), and its tables: once for every
+             * part, since they all read the same activations. */
+            ops->vlut_lut_gather(x + n0 * K, K, nt, j0 * VLUT_G, kt, xg);
             ops->vlut_lut_tables(xg, kt, tables);
-            /* the tile's rows m0..m1-1, kt codes each, one stream */
-            ops->vlut_lut_tile(w->lut + j0 * M + m0 * kt, kt, rows, kt, tables, acc, j0 == 0);
+            int32_t *a = acc;
+            for (int p = 0; p < n_parts; p++) {
+                const struct vlut_part *q = &parts[p];
+                const int64_t rows = q->m1 - q->m0;
+                /* the tile's rows m0..m1-1, kt codes each, one stream */
+                if (rows) ops->vlut_lut_tile(q->w->lut + j0 * q->w->rows + q->m0 * kt, kt, rows, kt, tables, a, j0 == 0);
+                a += rows * VLUT_LANES;
+            }
         }
         /* acc[row][lane] -> y[token][m] */
-        ops->vlut_lut_store(acc, rows, nt, y + n0 * M + m0, M);
+        int32_t *a = acc;
+        for (int p = 0; p < n_parts; p++) {
+            const struct vlut_part *q = &parts[p];
+            const int64_t M = q->w->rows, rows = q->m1 - q->m0;
+            if (rows) ops->vlut_lut_store(a, rows, nt, q->y + n0 * M + q->m0, M);
+            a += rows * VLUT_LANES;
+        }
     }
+}
+
+void vlut_gemm_lut(const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t *y, int64_t m0,
+                   int64_t m1, void *ws, size_t ws_size)
+{
+    const struct vlut_part part = {w, y, m0, m1};
+    vlut_gemm_multi(&part, 1, x, N, ws, ws_size);
 }
 
 void vlut_gemm_mad(const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t *y, int64_t m0,

@@ -108,6 +108,20 @@ bool vlut_prefers_lut(int64_t N);
  * with a message. */
 void vlut_gemm(const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t *y, int64_t m0,
                int64_t m1, void *ws, size_t ws_size);
+/* Several matrices of the same K over the same activations (q, k and v;
+ * gate and up), each part writing rows [m0, m1) of its own y (N x w->rows)
+ * as vlut_gemm does: through the Vec-LUT kernel, with the tables of each
+ * K-tile built once for all parts. Every part must have the LUT layout; ws
+ * must hold vlut_workspace_size(N, K, sum of the parts' rows). */
+#define VLUT_MAX_PARTS 4
+struct vlut_part {
+    const struct vlut_weights *w;
+    int32_t *y;
+    int64_t m0, m1;
+};
+void vlut_gemm_multi(const struct vlut_part *parts, int n_parts, const int8_t *x, int64_t N,
+                     void *ws, size_t ws_size);
+
 /* The same through one kernel; w must hold that kernel's layout. */
 void vlut_gemm_lut(const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t *y, int64_t m0,
                    int64_t m1, void *ws, size_t ws_size);

@@ -454,6 +454,55 @@ static void test_row_ranges(void **state)
     free(w);
 }
 
+/* vlut_gemm_multi: three matrices of one K (640, 17 and 160 rows, like q, k
+ * and v), each part a row range, in one call sharing the tables, equal to
+ * three separate calls and to the definition, on every ISA, at N on both
+ * sides of a 32-lane tile. */
+static void test_multi_parts(void **state)
+{
+    (void)state;
+    const int64_t K = 1025, Ms[3] = {640, 17, 160};
+    static const int64_t Ns[] = {18, 32, 33, 70};
+    int8_t *w[3], *x = malloc((size_t)(70 * K));
+    struct packed p[3];
+    int32_t *want[3], *got[3];
+    fill_acts(x, 70 * K, 7);
+    for (int i = 0; i < 3; i++) {
+        w[i] = malloc((size_t)(Ms[i] * K));
+        fill_trits(w[i], Ms[i] * K, 40 + (uint64_t)i);
+        pack_both(&p[i], w[i], Ms[i], K);
+        want[i] = malloc((size_t)(70 * Ms[i]) * sizeof(int32_t));
+        got[i] = malloc((size_t)(70 * Ms[i]) * sizeof(int32_t));
+    }
+    struct wsbuf ws;
+    ws_alloc(&ws, 70, K, 640 + 17 + 160);
+    for (size_t ni = 0; ni < sizeof Ns / sizeof *Ns; ni++) {
+        const int64_t N = Ns[ni];
+        for (int i = 0; i < 3; i++) naive_gemm(w[i], x, Ms[i], K, N, want[i]);
+        for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {
+            if (!kern_isa_supported((enum kern_isa)isa)) continue;
+            set_isa((enum kern_isa)isa);
+            /* rows [m0, m1) of each part, as a thread of two would take them */
+            for (int half = 0; half < 2; half++) {
+                struct vlut_part parts[3];
+                for (int i = 0; i < 3; i++) {
+                    const int64_t cut = Ms[i] / 32 * 16;
+                    parts[i] = (struct vlut_part){&p[i].w, got[i], half ? cut : 0, half ? Ms[i] : cut};
+                }
+                vlut_gemm_multi(parts, 3, x, N, ws.p, ws.size);
+            }
+            for (int i = 0; i < 3; i++) expect_equal(got[i], want[i], N, Ms[i], "multi", K);
+        }
+    }
+    set_isa(kern_isa_best());
+    for (int i = 0; i < 3; i++) {
+        packed_free(&p[i]);
+        free(w[i]), free(want[i]), free(got[i]);
+    }
+    free(ws.p);
+    free(x);
+}
+
 /* vlut_gemm follows the crossover when both layouts exist, and uses the one
  * present otherwise. */
 static void test_gemm_picks_layout(void **state)
@@ -520,6 +569,7 @@ int main(void)
         cmocka_unit_test(test_workspace_size_grows),
         cmocka_unit_test(test_gemm_picks_layout),
         cmocka_unit_test(test_row_ranges),
+        cmocka_unit_test(test_multi_parts),
         cmocka_unit_test(test_worst_case_no_overflow),
         cmocka_unit_test(test_small_m_every_k_every_n),
         cmocka_unit_test(test_large_m_every_k_spread_n),
