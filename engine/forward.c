@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Per-thread scratch. */
 struct fwd_thread {
@@ -61,11 +62,43 @@ struct fwd {
     struct tpool *pool;
     int nth;
     struct fwd_thread *th;
+    double prof[FWD_PHASES]; /* seconds per phase (opt.profile) */
 };
 
 struct fwd_options fwd_options_default(void)
 {
-    return (struct fwd_options){.n_threads = 1, .reference = false};
+    return (struct fwd_options){.n_threads = 1, .reference = false, .profile = false};
+}
+
+const char *fwd_phase_name(enum fwd_phase p)
+{
+    static const char *const names[FWD_PHASES] = {
+        "embed", "norm+quant", "qkv", "rope+kv", "attention", "wo", "gate+up+act", "down", "head"};
+    return (unsigned)p < FWD_PHASES ? names[p] : "?";
+}
+
+void fwd_profile(const struct fwd *f, double seconds[FWD_PHASES])
+{
+    memcpy(seconds, f->prof, sizeof f->prof);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Run one parallel region, timed into phase p when profiling. */
+static void region(struct fwd *f, enum fwd_phase p, tpool_fn fn, void *ctx)
+{
+    if (!f->opt.profile) {
+        tpool_run(f->pool, fn, ctx);
+        return;
+    }
+    const double t0 = now_s();
+    tpool_run(f->pool, fn, ctx);
+    f->prof[p] += now_s() - t0;
 }
 
 int fwd_n_threads(const struct fwd *f)
@@ -381,8 +414,8 @@ static void mm_region_worker(void *ctx, int ith, int nth)
 
 /* Run n <= 3 matmuls of the same input x in one parallel region (the int8
  * path reads f->xq, which the region before filled with x quantized). */
-static void matmuls(struct fwd *f, const float *x, int32_t ldx, int32_t N, bool int8, int n,
-                    const struct model_weight *const w[3], float *const y[3],
+static void matmuls(struct fwd *f, enum fwd_phase phase, const float *x, int32_t ldx, int32_t N,
+                    bool int8, int n, const struct model_weight *const w[3], float *const y[3],
                     const int32_t ldy[3], bool gate_up)
 {
     struct mm_region reg = {.n = n, .gate_up = gate_up};
@@ -397,16 +430,16 @@ static void matmuls(struct fwd *f, const float *x, int32_t ldx, int32_t N, bool 
         }
         yi += (size_t)N * (size_t)w[i]->rows;
     }
-    tpool_run(f->pool, mm_region_worker, &reg);
+    region(f, phase, mm_region_worker, &reg);
 }
 
-static void matmul1(struct fwd *f, const struct model_weight *w, const float *x, int32_t ldx,
-                    int32_t N, float *y, int32_t ldy, bool int8)
+static void matmul1(struct fwd *f, enum fwd_phase phase, const struct model_weight *w,
+                    const float *x, int32_t ldx, int32_t N, float *y, int32_t ldy, bool int8)
 {
     const struct model_weight *ws[3] = {w, NULL, NULL};
     float *ys[3] = {y, NULL, NULL};
     const int32_t lds[3] = {ldy, 0, 0};
-    matmuls(f, x, ldx, N, int8, 1, ws, ys, lds, false);
+    matmuls(f, phase, x, ldx, N, int8, 1, ws, ys, lds, false);
 }
 
 /* Per-token int8 quantization (act.h) of row n (K values at x) into f->xq /
@@ -603,48 +636,48 @@ int fwd_run(struct fwd *f, struct kv_cache *kv, const struct fwd_row *rows, int3
      * branch until the next region adds it to x. */
     struct rows_task rt = {.f = f, .rows = rows, .n_rows = n_rows, .kv = kv, .quant = i8};
     rt.kind = ROWS_EMBED;
-    tpool_run(f->pool, rows_worker, &rt);
+    region(f, FWD_EMBED, rows_worker, &rt);
     for (int32_t il = 0; il < hp->n_layer; il++) {
         const struct model_layer *l = &m->layers[il];
         /* attention */
         rt.kind = ROWS_PRENORM, rt.add = il > 0 ? f->out : NULL, rt.norm = l->attn_norm;
         f->xq_cols = E;
-        tpool_run(f->pool, rows_worker, &rt);
+        region(f, FWD_NORM, rows_worker, &rt);
         const struct model_weight *qkv[3] = {&l->wq, &l->wk, &l->wv};
         float *const qkv_y[3] = {f->q, f->k, f->v};
         const int32_t qkv_ld[3] = {QD, KVD, KVD};
-        matmuls(f, f->xb, W, n_rows, i8, 3, qkv, qkv_y, qkv_ld, false);
+        matmuls(f, FWD_QKV, f->xb, W, n_rows, i8, 3, qkv, qkv_y, qkv_ld, false);
         rt.kind = ROWS_ROPE_KV, rt.layer = il;
-        tpool_run(f->pool, rows_worker, &rt);
+        region(f, FWD_ROPE_KV, rows_worker, &rt);
         struct att_task at = {f, kv, il, rows, n_rows};
-        tpool_run(f->pool, attention_worker, &at);
+        region(f, FWD_ATTENTION, attention_worker, &at);
         const float *att_in = l->attn_sub_norm ? f->xb : f->att;
         const int32_t ld_att = l->attn_sub_norm ? W : QD;
         if (l->attn_sub_norm || i8) {
             rt.kind = ROWS_SUBNORM, rt.norm = l->attn_sub_norm, rt.src = f->att, rt.ld_src = QD,
             rt.width = QD;
             f->xq_cols = QD;
-            tpool_run(f->pool, rows_worker, &rt);
+            region(f, FWD_NORM, rows_worker, &rt);
         }
-        matmul1(f, &l->wo, att_in, ld_att, n_rows, f->out, E, i8);
+        matmul1(f, FWD_WO, &l->wo, att_in, ld_att, n_rows, f->out, E, i8);
 
         /* feed-forward */
         rt.kind = ROWS_PRENORM, rt.add = f->out, rt.norm = l->ffn_norm;
         f->xq_cols = E;
-        tpool_run(f->pool, rows_worker, &rt);
+        region(f, FWD_NORM, rows_worker, &rt);
         const struct model_weight *gu[3] = {&l->w_gate, &l->w_up, NULL};
         float *const gu_y[3] = {f->hb, f->hb2, NULL};
         const int32_t gu_ld[3] = {F, F, 0};
-        matmuls(f, f->xb, W, n_rows, i8, 2, gu, gu_y, gu_ld, true);
+        matmuls(f, FWD_GATE_UP, f->xb, W, n_rows, i8, 2, gu, gu_y, gu_ld, true);
         const float *ffn_in = l->ffn_sub_norm ? f->xb : f->hb;
         const int32_t ld_ffn = l->ffn_sub_norm ? W : F;
         if (l->ffn_sub_norm || i8) {
             rt.kind = ROWS_SUBNORM, rt.norm = l->ffn_sub_norm, rt.src = f->hb, rt.ld_src = F,
             rt.width = F;
             f->xq_cols = F;
-            tpool_run(f->pool, rows_worker, &rt);
+            region(f, FWD_NORM, rows_worker, &rt);
         }
-        matmul1(f, &l->w_down, ffn_in, ld_ffn, n_rows, f->out, E, i8);
+        matmul1(f, FWD_DOWN, &l->w_down, ffn_in, ld_ffn, n_rows, f->out, E, i8);
     }
 
     /* LM head, only for rows that want logits (in logits-index order); the
@@ -652,12 +685,12 @@ int fwd_run(struct fwd *f, struct kv_cache *kv, const struct fwd_row *rows, int3
     if (n_out == 0) return 0;
     const bool q8 = m->head_q8.q && !f->opt.reference;
     rt.kind = ROWS_HEAD, rt.add = f->out, rt.norm = m->output_norm, rt.quant = q8;
-    tpool_run(f->pool, rows_worker, &rt);
+    region(f, FWD_HEAD, rows_worker, &rt);
     if (q8) {
         struct mm_task t = {f, &m->output, f->xb, W, n_out, hp->n_vocab, logits, NULL, false};
-        tpool_run(f->pool, head_q8_worker, &t);
+        region(f, FWD_HEAD, head_q8_worker, &t);
     } else {
-        matmul1(f, &m->output, f->xb, W, n_out, logits, hp->n_vocab, false);
+        matmul1(f, FWD_HEAD, &m->output, f->xb, W, n_out, logits, hp->n_vocab, false);
     }
     return 0;
 }

@@ -38,7 +38,24 @@ struct fwd;
 struct fwd_options {
     int n_threads;  /* compute threads (pinned, one per core); <= 0: all cores */
     bool reference; /* scalar reference path only (no repacked kernels) */
+    bool profile;   /* time each phase of fwd_run (fwd_profile) */
 };
+
+/* Phases of a forward pass, for fwd_profile. */
+enum fwd_phase {
+    FWD_EMBED,     /* embedding lookup */
+    FWD_NORM,      /* norms, residual adds, int8 quantization of activations */
+    FWD_QKV,       /* q, k, v matmuls */
+    FWD_ROPE_KV,   /* RoPE and the KV stores */
+    FWD_ATTENTION, /* scores, softmax, value mix */
+    FWD_WO,        /* attention output matmul */
+    FWD_GATE_UP,   /* gate and up matmuls and the gated activation */
+    FWD_DOWN,      /* down matmul */
+    FWD_HEAD,      /* final norm, LM head */
+    FWD_PHASES
+};
+/* "embed", "norm+quant", ... Static. */
+const char *fwd_phase_name(enum fwd_phase p);
 
 /* 1 thread, kernels on. */
 struct fwd_options fwd_options_default(void);
@@ -53,6 +70,11 @@ int fwd_n_threads(const struct fwd *f);
 /* "2 threads: worker 0 -> core 0 (PU 0), ..." */
 const char *fwd_binding(const struct fwd *f);
 void fwd_free(struct fwd *f);
+
+/* With opt.profile: seconds spent in each phase since fwd_new (wall time of
+ * the calling thread, which waits for the others at each region's end). All
+ * zeros without it. */
+void fwd_profile(const struct fwd *f, double seconds[FWD_PHASES]);
 
 /* Run the rows through the model, writing K/V of every row into its slot and
  * logits[row.logits * n_vocab ...] for rows with row.logits >= 0 (indices must

@@ -577,6 +577,7 @@ static void bench_usage(FILE *f)
             "      --gen G        decode steps (default 16)\n"
             "      --threads T    compute threads, pinned one per core (default: all cores)\n"
             "      --reference    the scalar reference path (no repacked kernels)\n"
+            "      --profile      time each phase of the decode steps (ms per step)\n"
             "      --json         one JSON object on stdout instead of text\n"
             "      --concurrency K, --rate R, --no-serial (skip the one-at-a-time run), --seed S\n");
 }
@@ -766,14 +767,14 @@ int cmd_bench(int argc, char **argv)
         {"reference", no_argument, 0, 6},     {"help", no_argument, 0, 'h'},
         {"concurrency", required_argument, 0, 7}, {"rate", required_argument, 0, 8},
         {"no-serial", no_argument, 0, 9},     {"seed", required_argument, 0, 10},
-        {0, 0, 0, 0}};
+        {"profile", no_argument, 0, 11},      {0, 0, 0, 0}};
     struct sbench sb = {0};
     bool serial = true;
     float rate = 0;
     int64_t seed = 1;
     const char *C = "bench", *path = NULL;
     int32_t n_prompt = 64, n_batch = 1, n_gen = 16, n_threads = 0;
-    bool json = false, reference = false;
+    bool json = false, reference = false, profile = false;
     int c, rc = 0;
     while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
         switch (c) {
@@ -788,6 +789,7 @@ int cmd_bench(int argc, char **argv)
         case 8: rc = parse_f32(C, "--rate", optarg, 0.0f, 1e6f, &rate); break;
         case 9: serial = false; break;
         case 10: rc = parse_i64(C, "--seed", optarg, 0, INT64_MAX, &seed); break;
+        case 11: profile = true; break;
         case 'h': bench_usage(stdout); return 0;
         default: bench_usage(stderr); return 2;
         }
@@ -811,7 +813,7 @@ int cmd_bench(int argc, char **argv)
     if ((rc = kv_new(n_batch, n_ctx, m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, &kv, err,
                      sizeof err)))
         goto fail;
-    struct fwd_options fo = {n_threads, reference};
+    struct fwd_options fo = {n_threads, reference, profile};
     if ((rc = fwd_new(m, max_rows, n_ctx, &fo, &f, err, sizeof err))) goto fail;
     n_threads = fwd_n_threads(f);
     rows = malloc((size_t)max_rows * sizeof *rows);
@@ -830,6 +832,8 @@ int cmd_bench(int argc, char **argv)
         rc = fwd_run(f, kv, rows, n, logits, err, sizeof err);
     }
     double t1 = now_s();
+    double prof0[FWD_PHASES], prof1[FWD_PHASES];
+    fwd_profile(f, prof0);
     for (int32_t s = 1; s < n_batch; s++) kv_copy_prefix(kv, 0, s, n_prompt);
     double t2 = now_s();
     for (int32_t g = 0; g < n_gen && !rc; g++) {
@@ -839,15 +843,25 @@ int cmd_bench(int argc, char **argv)
     }
     double t3 = now_s();
     if (rc) goto fail;
+    fwd_profile(f, prof1);
+    char prof_text[1024] = "";
+    if (profile) { /* decode phases, ms per step */
+        size_t o = 0;
+        for (int p = 0; p < FWD_PHASES; p++)
+            o += (size_t)snprintf(prof_text + o, sizeof prof_text - o, json ? "%s\"%s\":%.3f" : "%s%s %.2f",
+                                  p ? (json ? "," : ", ") : "", fwd_phase_name((enum fwd_phase)p),
+                                  (prof1[p] - prof0[p]) * 1e3 / n_gen);
+    }
     const double prefill = n_prompt / (t1 - t0), decode = (double)n_batch * n_gen / (t3 - t2);
     const double rss = peak_rss_kib() / 1024.0, file = (double)gguf_file_size(m->gguf) / (1 << 20);
     if (json) {
         printf("{\"model\":\"%s\",\"arch\":\"%s\",\"n_embd\":%d,\"n_layer\":%d,\"threads\":%d,"
                "\"prompt\":%d,\"batch\":%d,\"gen\":%d,\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,"
-               "\"peak_rss_mib\":%.1f,\"file_mib\":%.1f,\"path\":\"%s\",\"isa\":\"%s\"}\n",
+               "\"peak_rss_mib\":%.1f,\"file_mib\":%.1f,\"path\":\"%s\",\"isa\":\"%s\"%s%s%s}\n",
                path, m->arch_name, m->hp.n_embd, m->hp.n_layer, n_threads, n_prompt, n_batch,
                n_gen, prefill, decode, rss, file, reference ? "reference" : "kernels",
-               kern_isa_name(kern_isa()));
+               kern_isa_name(kern_isa()), profile ? ",\"decode_ms_per_step\":{" : "", prof_text,
+               profile ? "}" : "");
     } else {
         printf("model %s (%s, hidden %d, %d layers), %d threads, %s path (%s)\n", path,
                m->arch_name, m->hp.n_embd, m->hp.n_layer, n_threads,
@@ -857,6 +871,7 @@ int cmd_bench(int argc, char **argv)
         printf("decode:  %d sequences x %d steps in %.3f s = %.2f tok/s aggregate\n", n_batch, n_gen,
                t3 - t2, decode);
         printf("memory:  peak RSS %.1f MiB, model file %.1f MiB\n", rss, file);
+        if (profile) printf("decode ms per step: %s\n", prof_text);
     }
     exit_code = 0;
 fail:
