@@ -222,15 +222,11 @@ void fwd_free(struct fwd *f)
 
 /* ---- building blocks (per row, fixed order) ---- */
 
-/* o = w * x / sqrt(mean(x^2) + eps), as llama2.c and ggml compute it. */
-static void rmsnorm(float *o, const float *x, const float *w, int32_t n, float eps)
+/* o = w * x / sqrt(mean(x^2) + eps), the sum in act.h's 16-lane order. */
+static void rmsnorm(const struct fwd *f, float *o, const float *x, const float *w, int32_t n, float eps)
 {
-    float ss = 0.0f;
-    for (int32_t j = 0; j < n; j++) ss += x[j] * x[j];
-    ss /= (float)n;
-    ss += eps;
-    ss = 1.0f / sqrtf(ss);
-    for (int32_t j = 0; j < n; j++) o[j] = w[j] * (ss * x[j]);
+    if (f->opt.reference) act_rmsnorm_ref(o, x, w, n, eps);
+    else kern_ops()->act_rmsnorm(o, x, w, n, eps);
 }
 
 /* RoPE angles of one position: cs[2i], cs[2i+1] = cos, sin of pos * freq_i
@@ -366,12 +362,16 @@ struct mm_region {
 static void gated_act(const struct fwd *f, float *gate, const float *up, int32_t N, int32_t ld,
                       int64_t r0, int64_t r1)
 {
-    const bool silu = f->m->hp.ffn_act == MODEL_FFN_SILU;
-    for (int32_t n = 0; n < N; n++)
+    if (f->m->hp.ffn_act == MODEL_FFN_SILU) {
+        void (*swiglu)(float *, const float *, int64_t) =
+            f->opt.reference ? act_swiglu_ref : kern_ops()->act_swiglu;
+        for (int32_t n = 0; n < N; n++)
+            swiglu(gate + (int64_t)n * ld + r0, up + (int64_t)n * ld + r0, r1 - r0);
+        return;
+    }
+    for (int32_t n = 0; n < N; n++) /* squared ReLU */
         for (int64_t j = (int64_t)n * ld + r0; j < (int64_t)n * ld + r1; j++) {
-            float g = gate[j];
-            if (silu) g *= 1.0f / (1.0f + expf(-g));
-            else g = g > 0.0f ? g * g : 0.0f;
+            const float g = gate[j] > 0.0f ? gate[j] * gate[j] : 0.0f;
             gate[j] = g * up[j];
         }
 }
@@ -495,13 +495,13 @@ static void rows_worker(void *ctx, int ith, int nth)
         case ROWS_PRENORM:
             if (t->add)
                 for (int32_t j = 0; j < E; j++) x[j] += t->add[(size_t)i * E + j];
-            rmsnorm(xb, x, t->norm, E, hp->rms_eps);
+            rmsnorm(f, xb, x, t->norm, E, hp->rms_eps);
             if (t->quant) quantize_row(f, xb, (int32_t)i, E);
             break;
         case ROWS_SUBNORM: {
             const float *src = t->src + (size_t)i * t->ld_src;
             if (t->norm) {
-                rmsnorm(xb, src, t->norm, t->width, hp->rms_eps);
+                rmsnorm(f, xb, src, t->norm, t->width, hp->rms_eps);
                 src = xb;
             }
             if (t->quant) quantize_row(f, src, (int32_t)i, t->width);
@@ -524,7 +524,7 @@ static void rows_worker(void *ctx, int ith, int nth)
             if (o < 0) break;
             for (int32_t j = 0; j < E; j++) x[j] += t->add[(size_t)i * E + j];
             float *hb = f->xb + (size_t)o * W;
-            rmsnorm(hb, x, t->norm, E, hp->rms_eps);
+            rmsnorm(f, hb, x, t->norm, E, hp->rms_eps);
             if (t->quant) {
                 const int64_t nb = q8_blocks(E);
                 q8_quantize_row(hb, E, f->hq + (size_t)o * nb * Q8_BLOCK, f->hd, o);
@@ -537,7 +537,7 @@ static void rows_worker(void *ctx, int ith, int nth)
 
 /* One row's attention over its sequence's positions 0..pos for the G query
  * heads of KV head kvh: scores and the value mix through the kernels (same
- * floats on every ISA), the softmax scalar. scores is G x n_ctx scratch. */
+ * floats on every ISA). scores is G x n_ctx scratch. */
 static void attend(struct fwd *f, float *scores, const struct kv_cache *kv, int32_t layer,
                    const struct fwd_row *row, const float *q, float *out, int32_t kvh)
 {
@@ -550,18 +550,7 @@ static void attend(struct fwd *f, float *scores, const struct kv_cache *kv, int3
     const float inv_sqrt = 1.0f / sqrtf((float)hd);
     const size_t h0 = (size_t)kvh * G;
     ops->attn_scores(q + h0 * hd, G, K, kvd, n, hd, inv_sqrt, scores, ld);
-    for (int32_t g = 0; g < G; g++) {
-        float *sc = scores + (size_t)g * ld;
-        float maxv = -INFINITY;
-        for (int32_t t = 0; t < n; t++) maxv = sc[t] > maxv ? sc[t] : maxv;
-        float sum = 0.0f;
-        for (int32_t t = 0; t < n; t++) {
-            sc[t] = expf(sc[t] - maxv);
-            sum += sc[t];
-        }
-        const float inv_sum = 1.0f / sum;
-        for (int32_t t = 0; t < n; t++) sc[t] *= inv_sum;
-    }
+    for (int32_t g = 0; g < G; g++) ops->act_softmax(scores + (size_t)g * ld, n);
     ops->attn_mix(scores, ld, G, V, kvd, n, hd, out + h0 * hd);
 }
 

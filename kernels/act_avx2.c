@@ -2,6 +2,7 @@
 #include "kernels/act.h"
 
 #include <immintrin.h>
+#include <math.h>
 
 void act_quant_i8_avx2(const float *x, int64_t n, int8_t *q, float *xs)
 {
@@ -50,5 +51,92 @@ void act_dequant_avx2(const int32_t *yi, int64_t ldi, int64_t N, int64_t r0, int
             _mm256_storeu_ps(out + r, _mm256_mul_ps(_mm256_div_ps(_mm256_mul_ps(v, _mm256_loadu_ps(rs + r)), vx), vscale));
         }
         for (; r < r1; r++) out[r] = (float)in[r] * rs[r] / xs[n] * scale;
+    }
+}
+
+/* act_expf on 8 lanes, operation for operation. */
+static inline __m256 exp8(__m256 x)
+{
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(ACT_EXP_LO)), _mm256_set1_ps(ACT_EXP_HI));
+    const __m256 magic = _mm256_set1_ps(ACT_ROUND_MAGIC);
+    const __m256 n = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(ACT_LOG2E)), magic), magic);
+    __m256 r = _mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(ACT_LN2_HI)));
+    r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(ACT_LN2_LO)));
+    __m256 p = _mm256_set1_ps(ACT_EXP_P0);
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(ACT_EXP_P1));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(ACT_EXP_P2));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(ACT_EXP_P3));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(ACT_EXP_P4));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(ACT_EXP_P5));
+    p = _mm256_add_ps(_mm256_mul_ps(p, _mm256_mul_ps(r, r)), r);
+    p = _mm256_add_ps(p, _mm256_set1_ps(1.0f));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* Lanes 0-7 of the 16 in lo, 8-15 in hi; the tree of act.h. */
+static inline float tree16(__m256 lo, __m256 hi)
+{
+    const __m256 a = _mm256_add_ps(lo, hi);
+    const __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    return _mm_cvtss_f32(_mm_add_ss(c, _mm_shuffle_ps(c, c, 1)));
+}
+
+/* Mask of the first `left` of 8 lanes (all when left >= 8, none when <= 0). */
+static inline __m256i mask8(int64_t left)
+{
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const int32_t l = left >= 8 ? 8 : left <= 0 ? 0 : (int32_t)left;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(l), idx);
+}
+
+void act_rmsnorm_avx2(float *o, const float *x, const float *w, int64_t n, float eps)
+{
+    __m256 lo = _mm256_setzero_ps(), hi = lo;
+    for (int64_t j = 0; j < n; j += 16) {
+        const __m256 a = _mm256_maskload_ps(x + j, mask8(n - j));
+        const __m256 b = _mm256_maskload_ps(x + j + 8, mask8(n - j - 8));
+        lo = _mm256_add_ps(lo, _mm256_mul_ps(a, a));
+        hi = _mm256_add_ps(hi, _mm256_mul_ps(b, b));
+    }
+    const __m256 inv = _mm256_set1_ps(1.0f / sqrtf(tree16(lo, hi) / (float)n + eps));
+    for (int64_t j = 0; j < n; j += 8) {
+        const __m256i k = mask8(n - j);
+        const __m256 v = _mm256_mul_ps(_mm256_maskload_ps(x + j, k), inv);
+        _mm256_maskstore_ps(o + j, k, _mm256_mul_ps(_mm256_maskload_ps(w + j, k), v));
+    }
+}
+
+void act_softmax_avx2(float *x, int64_t n)
+{
+    float max = -INFINITY;
+    for (int64_t j = 0; j < n; j++) max = x[j] > max ? x[j] : max;
+    const __m256 vmax = _mm256_set1_ps(max);
+    __m256 lo = _mm256_setzero_ps(), hi = lo;
+    for (int64_t j = 0; j < n; j += 16) {
+        const __m256i ka = mask8(n - j), kb = mask8(n - j - 8);
+        const __m256 ea = _mm256_and_ps(exp8(_mm256_sub_ps(_mm256_maskload_ps(x + j, ka), vmax)), _mm256_castsi256_ps(ka));
+        const __m256 eb = _mm256_and_ps(exp8(_mm256_sub_ps(_mm256_maskload_ps(x + j + 8, kb), vmax)), _mm256_castsi256_ps(kb));
+        _mm256_maskstore_ps(x + j, ka, ea);
+        _mm256_maskstore_ps(x + j + 8, kb, eb);
+        lo = _mm256_add_ps(lo, ea);
+        hi = _mm256_add_ps(hi, eb);
+    }
+    const __m256 inv = _mm256_set1_ps(1.0f / tree16(lo, hi));
+    for (int64_t j = 0; j < n; j += 8) {
+        const __m256i k = mask8(n - j);
+        _mm256_maskstore_ps(x + j, k, _mm256_mul_ps(_mm256_maskload_ps(x + j, k), inv));
+    }
+}
+
+void act_swiglu_avx2(float *g, const float *u, int64_t n)
+{
+    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    for (int64_t j = 0; j < n; j += 8) {
+        const __m256i k = mask8(n - j);
+        const __m256 v = _mm256_maskload_ps(g + j, k);
+        const __m256 sig = _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_xor_ps(v, sign))));
+        _mm256_maskstore_ps(g + j, k, _mm256_mul_ps(_mm256_mul_ps(v, sig), _mm256_maskload_ps(u + j, k)));
     }
 }

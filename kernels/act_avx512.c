@@ -3,6 +3,7 @@
 #include "kernels/act.h"
 
 #include <immintrin.h>
+#include <math.h>
 
 void act_quant_i8_avx512(const float *x, int64_t n, int8_t *q, float *xs)
 {
@@ -37,5 +38,85 @@ void act_dequant_avx512(const int32_t *yi, int64_t ldi, int64_t N, int64_t r0, i
             const __m512 p = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(k, rs + r));
             _mm512_mask_storeu_ps(out + r, k, _mm512_mul_ps(_mm512_div_ps(p, vx), vscale));
         }
+    }
+}
+
+/* act_expf on 16 lanes, operation for operation. */
+static inline __m512 exp16(__m512 x)
+{
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(ACT_EXP_LO)), _mm512_set1_ps(ACT_EXP_HI));
+    const __m512 magic = _mm512_set1_ps(ACT_ROUND_MAGIC);
+    const __m512 n = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(ACT_LOG2E)), magic), magic);
+    __m512 r = _mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(ACT_LN2_HI)));
+    r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(ACT_LN2_LO)));
+    __m512 p = _mm512_set1_ps(ACT_EXP_P0);
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(ACT_EXP_P1));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(ACT_EXP_P2));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(ACT_EXP_P3));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(ACT_EXP_P4));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(ACT_EXP_P5));
+    p = _mm512_add_ps(_mm512_mul_ps(p, _mm512_mul_ps(r, r)), r);
+    p = _mm512_add_ps(p, _mm512_set1_ps(1.0f));
+    const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+/* The 16-lane tree of act.h. */
+static inline float tree16(__m512 s)
+{
+    const __m256 a = _mm256_add_ps(_mm512_castps512_ps256(s), _mm512_extractf32x8_ps(s, 1));
+    const __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    return _mm_cvtss_f32(_mm_add_ss(c, _mm_shuffle_ps(c, c, 1)));
+}
+
+static inline __mmask16 tail_mask(int64_t left)
+{
+    return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+}
+
+void act_rmsnorm_avx512(float *o, const float *x, const float *w, int64_t n, float eps)
+{
+    __m512 s = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n; j += 16) {
+        const __m512 v = _mm512_maskz_loadu_ps(tail_mask(n - j), x + j);
+        s = _mm512_add_ps(s, _mm512_mul_ps(v, v));
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / sqrtf(tree16(s) / (float)n + eps));
+    for (int64_t j = 0; j < n; j += 16) {
+        const __mmask16 k = tail_mask(n - j);
+        const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + j), inv);
+        _mm512_mask_storeu_ps(o + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, w + j), v));
+    }
+}
+
+void act_softmax_avx512(float *x, int64_t n)
+{
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    for (int64_t j = 0; j < n; j += 16)
+        m = _mm512_max_ps(_mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail_mask(n - j), x + j), m);
+    const __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(m));
+    __m512 s = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n; j += 16) {
+        const __mmask16 k = tail_mask(n - j);
+        const __m512 e = _mm512_maskz_mov_ps(k, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), max)));
+        _mm512_mask_storeu_ps(x + j, k, e);
+        s = _mm512_add_ps(s, e);
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / tree16(s));
+    for (int64_t j = 0; j < n; j += 16) {
+        const __mmask16 k = tail_mask(n - j);
+        _mm512_mask_storeu_ps(x + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + j), inv));
+    }
+}
+
+void act_swiglu_avx512(float *g, const float *u, int64_t n)
+{
+    const __m512 one = _mm512_set1_ps(1.0f), sign = _mm512_set1_ps(-0.0f);
+    for (int64_t j = 0; j < n; j += 16) {
+        const __mmask16 k = tail_mask(n - j);
+        const __m512 v = _mm512_maskz_loadu_ps(k, g + j);
+        const __m512 sig = _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_xor_ps(v, sign))));
+        _mm512_mask_storeu_ps(g + j, k, _mm512_mul_ps(_mm512_mul_ps(v, sig), _mm512_maskz_loadu_ps(k, u + j)));
     }
 }

@@ -26,6 +26,9 @@ static struct kern_ops kern_table = {
     .q8_tile = q8_tile_ref,
     .act_quant_i8 = act_quant_i8_ref,
     .act_dequant = act_dequant_ref,
+    .act_rmsnorm = act_rmsnorm_ref,
+    .act_softmax = act_softmax_ref,
+    .act_swiglu = act_swiglu_ref,
     .attn_scores = attn_scores_ref,
     .attn_mix = attn_mix_ref,
 };
@@ -95,6 +98,9 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
     t->q8_tile = q8_tile_ref;
     t->act_quant_i8 = act_quant_i8_ref;
     t->act_dequant = act_dequant_ref;
+    t->act_rmsnorm = act_rmsnorm_ref;
+    t->act_softmax = act_softmax_ref;
+    t->act_swiglu = act_swiglu_ref;
     t->attn_scores = attn_scores_ref;
     t->attn_mix = attn_mix_ref;
     if (isa >= KERN_ISA_AVX2) {
@@ -106,6 +112,9 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
         t->q8_tile = q8_tile_avx2;
         t->act_quant_i8 = act_quant_i8_avx2;
         t->act_dequant = act_dequant_avx2;
+        t->act_rmsnorm = act_rmsnorm_avx2;
+        t->act_softmax = act_softmax_avx2;
+        t->act_swiglu = act_swiglu_avx2;
     }
     if (isa >= KERN_ISA_AVX512) {
         t->vlut_lut_gather = vlut_lut_gather_avx512;
@@ -117,6 +126,9 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
         t->q8_tile = q8_tile_avx512;
         t->act_quant_i8 = act_quant_i8_avx512;
         t->act_dequant = act_dequant_avx512;
+        t->act_rmsnorm = act_rmsnorm_avx512;
+        t->act_softmax = act_softmax_avx512;
+        t->act_swiglu = act_swiglu_avx512;
     }
 }
 

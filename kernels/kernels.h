@@ -54,6 +54,10 @@ struct kern_ops {
                      int32_t n, int32_t hd, float *out);
     /* Per-token absmax int8 quantization of n activations (see act.h). */
     void (*act_quant_i8)(const float *x, int64_t n, int8_t *q, float *xs);
+    /* RMSNorm, softmax in place, SiLU(g) * u in place (see act.h). */
+    void (*act_rmsnorm)(float *o, const float *x, const float *w, int64_t n, float eps);
+    void (*act_softmax)(float *x, int64_t n);
+    void (*act_swiglu)(float *g, const float *u, int64_t n);
     /* int32 products of a ternary matmul back to floats (see act.h). */
     void (*act_dequant)(const int32_t *yi, int64_t ldi, int64_t N, int64_t r0, int64_t r1,
                         const float *rs, const float *xs, float scale, float *y, int64_t ldy);

@@ -8,6 +8,7 @@
 #include "kernels/kernels.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,12 +117,96 @@ static void test_dequant_every_isa(void **state)
     }
 }
 
+/* act_expf: exact at 0, within 2 ulp of libm's expf over the whole range,
+ * finite and positive beyond it (clamped), monotonic. */
+static void test_expf_accuracy(void **state)
+{
+    (void)state;
+    assert_true(act_expf(0.0f) == 1.0f);
+    float prev = 0.0f;
+    int worst = 0;
+    for (int i = 0; i <= 400000; i++) {
+        const float x = -87.0f + 175.0f * (float)i / 400000.0f;
+        const float got = act_expf(x), want = expf(x);
+        int32_t a, b;
+        memcpy(&a, &got, 4), memcpy(&b, &want, 4);
+        const int ulp = abs(a - b);
+        if (ulp > worst) worst = ulp;
+        assert_true(got >= prev);
+        prev = got;
+    }
+    print_message("act_expf: worst %d ulp over [-87, 88]\n", worst);
+    assert_true(worst <= 2);
+    assert_true(act_expf(1000.0f) == act_expf(88.0f) && isfinite(act_expf(1000.0f)));
+    assert_true(act_expf(-1000.0f) > 0.0f && act_expf(-1000.0f) < 1e-37f);
+}
+
+static void test_norm_softmax_by_hand(void **state)
+{
+    (void)state;
+    const float x[2] = {3.0f, 4.0f}, w[2] = {1.0f, 2.0f};
+    float o[2];
+    act_rmsnorm_ref(o, x, w, 2, 0.0f);
+    const float inv = 1.0f / sqrtf(25.0f / 2.0f);
+    assert_true(o[0] == 3.0f * inv && o[1] == 2.0f * (4.0f * inv));
+    float s[3] = {0.0f, logf(3.0f), -1000.0f};
+    act_softmax_ref(s, 3);
+    assert_float_equal(s[0], 0.25f, 1e-6);
+    assert_float_equal(s[1], 0.75f, 1e-6);
+    assert_true(s[2] >= 0.0f && s[2] < 1e-30f);
+    float g[3] = {0.0f, 2.0f, -30.0f}, u[3] = {5.0f, 1.0f, 1.0f};
+    act_swiglu_ref(g, u, 3);
+    assert_true(g[0] == 0.0f);
+    assert_float_equal(g[1], 2.0f / (1.0f + expf(-2.0f)), 1e-6);
+    assert_float_equal(g[2], 0.0f, 1e-10);
+    /* the 16-lane order: 1e8 and -1e8 meet in lane 0 and cancel; the 1s
+     * in lanes 1..15 survive (a sequential sum would lose them) */
+    float v[17] = {1e8f};
+    for (int i = 1; i < 16; i++) v[i] = 1.0f;
+    v[16] = -1e8f;
+    assert_true(act_sum16_ref(v, 17) == 15.0f);
+}
+
+/* rmsnorm, softmax and swiglu: every ISA equal to the reference bit for bit
+ * at lengths 1..70 and the model widths, in place and out of place. */
+static void test_float_kernels_every_isa(void **state)
+{
+    (void)state;
+    static float x[3000], w[3000], u[3000], r0[3000], r1[3000];
+    static const int64_t widths[] = {127, 128, 129, 255, 256, 257, 1024, 2560, 2816};
+    for (int64_t i = 0; i < 3000; i++) x[i] = rndf(), w[i] = 1.0f + rndf() / 16.0f, u[i] = rndf();
+    for (int isa = 1; isa < KERN_ISA_COUNT; isa++) {
+        if (!kern_isa_supported((enum kern_isa)isa)) continue;
+        const bool a2 = isa == KERN_ISA_AVX2;
+        for (int64_t k = 0; k < 70 + 9; k++) {
+            const int64_t n = k < 70 ? k + 1 : widths[k - 70];
+            act_rmsnorm_ref(r0, x, w, n, 1e-5f);
+            memset(r1, 0, sizeof r1);
+            (a2 ? act_rmsnorm_avx2 : act_rmsnorm_avx512)(r1, x, w, n, 1e-5f);
+            if (memcmp(r0, r1, (size_t)n * 4) || r1[n] != 0.0f) fail_msg("rmsnorm %s n=%lld", kern_isa_name((enum kern_isa)isa), (long long)n);
+            memcpy(r0, x, sizeof r0), memcpy(r1, x, sizeof r1);
+            for (int64_t i = 0; i < n; i++) r0[i] *= 4.0f, r1[i] *= 4.0f; /* scores over a wide range */
+            act_softmax_ref(r0, n);
+            (a2 ? act_softmax_avx2 : act_softmax_avx512)(r1, n);
+            if (memcmp(r0, r1, sizeof r0)) fail_msg("softmax %s n=%lld", kern_isa_name((enum kern_isa)isa), (long long)n);
+            memcpy(r0, x, sizeof r0), memcpy(r1, x, sizeof r1);
+            for (int64_t i = 0; i < n; i++) r0[i] *= 12.0f, r1[i] *= 12.0f; /* into exp's clamp */
+            act_swiglu_ref(r0, u, n);
+            (a2 ? act_swiglu_avx2 : act_swiglu_avx512)(r1, u, n);
+            if (memcmp(r0, r1, sizeof r0)) fail_msg("swiglu %s n=%lld", kern_isa_name((enum kern_isa)isa), (long long)n);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quant_by_hand),
         cmocka_unit_test(test_quant_every_isa),
         cmocka_unit_test(test_dequant_every_isa),
+        cmocka_unit_test(test_expf_accuracy),
+        cmocka_unit_test(test_norm_softmax_by_hand),
+        cmocka_unit_test(test_float_kernels_every_isa),
     };
     return cmocka_run_group_tests_name("act", tests, NULL, NULL);
 }

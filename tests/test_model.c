@@ -312,7 +312,7 @@ static float *path_logits(const struct model *m, int n, bool reference, int thre
     char err[LF_ERRMSG_LEN];
     struct kv_cache *kv;
     struct fwd *f;
-    struct fwd_options o = {threads, reference};
+    struct fwd_options o = {threads, reference, false};
     assert_int_equal(kv_new(1, 64, m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, &kv, err, sizeof err), 0);
     assert_int_equal(fwd_new(m, n, 64, &o, &f, err, sizeof err), 0);
     struct fwd_row rows[64];
