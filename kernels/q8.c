@@ -93,6 +93,9 @@ void q8_gemm(const struct q8_matrix *w, const int8_t *xq, const float *xd, int64
     for (int64_t m = m0; m < m1; m += R) {
         const int64_t nr = m1 - m < R ? m1 - m : R;
         const int64_t g = m / Q8_ROWS;
+        /* the next tile's weights come from memory while this one computes */
+        if (m + R < m1)
+            for (int64_t b = 0; b < R * stride; b += 64) __builtin_prefetch(w->q + (m + R) * stride + b);
         for (int64_t n0 = 0; n0 < N; n0 += T) {
             const int64_t nt = N - n0 < T ? N - n0 : T;
             ops->q8_tile(w->q + m * stride, w->d + g * nb * 4, w->wsum + g * nb * 4, nr,

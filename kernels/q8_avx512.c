@@ -85,9 +85,6 @@ static inline __attribute__((always_inline)) void tile(const int8_t *w, const fl
             for (int t = 0; t < T; t++) xv[t] = _mm512_xor_si512(_mm512_loadu_si512(xt[t] + off), flip);
 #pragma GCC unroll 16
             for (int r = 0; r < R; r++) {
-                /* one or two tokens: the weights stream from memory, so fetch
-                 * the next tile's rows ahead (they follow these R rows) */
-                if (T <= 2) _mm_prefetch((const char *)(wr[r] + R * stride + off), _MM_HINT_T0);
                 const __m512i wv = _mm512_loadu_si512(wr[r] + off);
 #pragma GCC unroll 4
                 for (int t = 0; t < T; t++) acc[r * T + t] = _mm512_dpbusd_epi32(acc[r * T + t], xv[t], wv);
