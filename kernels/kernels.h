@@ -40,9 +40,9 @@ struct kern_ops {
     /* Vec-LUT: build kt tables of VLUT_CODES rows x VLUT_LANES int16 from
      * xg[kt * VLUT_G][VLUT_LANES] (see vlut.h). */
     void (*vlut_lut_tables)(const int16_t *xg, int kt, int16_t *tables);
-    /* Vec-LUT: one K-tile over `rows` output rows (see vlut.h). */
+    /* Vec-LUT: one sub-tile over `rows` output rows (see vlut.h). */
     void (*vlut_lut_tile)(const uint8_t *codes, int64_t code_stride, int64_t rows, int kt,
-                          const int16_t *tables, int32_t *acc, bool first);
+                          const int16_t *tables, int16_t *acc16, int32_t *acc32, int flags);
     /* Multiply-add ternary GEMM over `rows` output rows (see vlut.h). */
     void (*vlut_mad_rows)(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
                           const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,

@@ -34,27 +34,31 @@
  * the int64 triple loop bit for bit.
  *
  * Tiling. Loop order: N-tiles of 32 tokens (outer) > K-tiles of VLUT_KT = 48
- * code groups (192 activations) > output rows of this call's range.
- *  - Per K-tile the driver gathers the tile's activations into xg (int16,
- *    [activation][lane], zero-padded lanes and K), builds VLUT_KT tables (48 *
- *    81 * 64 B = 243 KiB, L2-resident; every output row reuses them), then the
- *    tile kernel streams each row's VLUT_KT code bytes (the tiled LUT layout,
- *    vlut.h, puts a tile's rows one after another, so the whole tile is one
- *    contiguous stream the prefetcher follows) and does one lookup-add per byte into int16
- *    accumulators held in registers, flushing once per row per tile to an
- *    int32 accumulator acc[row][32] in the workspace. VLUT_KT <= 63 makes the
- *    one flush per tile sufficient. (Why not tables small enough for L1? Then
- *    the flush - two int32 vector loads, adds and stores per row - comes every
- *    few lookups and costs more than the L2 misses: tables made artificially
- *    L1-resident ran only ~5% faster, while KT=4 ran ~25% slower than KT=48.)
+ * code groups (192 activations) > sub-tiles of VLUT_SUB = 8 groups > output
+ * rows of this call's range.
+ *  - Per sub-tile the driver gathers its 32 activations into xg (int16,
+ *    [activation][lane], zero-padded lanes and K) and builds 8 tables (8 * 81
+ *    * 64 B = 41.5 KiB, L1-resident; every output row reuses them).
+ *  - The tile kernel then reads each row's 8 code bytes (one 64-bit load) and
+ *    does one lookup-add per byte into int16 lanes, starting from and storing
+ *    back to a per-row int16 accumulator acc16[row][32] in the workspace; at
+ *    the last sub-tile of a K-tile it widens them into the int32 accumulator
+ *    acc[row][32] instead. So a row holds at most VLUT_KT = 48 <= 63 lookups
+ *    in int16 - the flush bound - and pays the int32 flush once per 48
+ *    lookups, while its lookups hit tables in L1. (The previous design kept
+ *    48 groups' tables, 243 KiB, in L2 and each row's int16 sums in
+ *    registers; the L1 version is ~25% faster in bench_kernels here. With
+ *    L1-sized K-tiles and no int16 accumulator in memory, the int32 flush
+ *    every few lookups cost more than the L2 misses.)
+ *  - The tiled LUT layout (vlut.h) puts a K-tile's rows one after another, so
+ *    the code bytes of a sub-tile are one strided stream the prefetcher
+ *    follows.
  *  - After the last K-tile the driver transposes acc into y's token-major rows.
- *  Tables (one build per K-tile) and the flush (one per row per K-tile) are
- *  the overheads; both shrink relative to the lookups as M grows and as VLUT_KT
- *  grows. Measured on the development machine (Zen 4, 1 MiB L2) with
- *  tests/bench_kernels.c: see the numbers next to VLUT_KT and
- *  VLUT_CROSSOVER_N in vlut.h. The full-tile case is compiled with kt as a
- *  constant, so each lookup is a byte load, a shift and one vpaddw whose
- *  displacement holds the group's table offset.
+ *  Gathers and table builds (once per sub-tile, shared by every row and, in
+ *  vlut_gemm_multi, by every matrix of the same input) and the flushes are
+ *  the overheads; they shrink relative to the lookups as M grows. The full
+ *  sub-tile is compiled with kt as a constant, so each lookup is a shift and
+ *  one vpaddw whose displacement holds the group's table offset.
  *
  * Multiply-add (narrow batches). With N = 1..a few, a 32-lane table wastes most
  * of its lanes, so the weights are instead unpacked to bytes u = w + 1 in
@@ -187,13 +191,14 @@ int vlut_pack(const int8_t *trits, int64_t M, int64_t K, uint8_t *lut_dst, uint8
 
 /* -------------------------------------------------------------- workspace */
 
-/* LUT workspace: tables | xg | acc. */
-#define LUT_TABLES_BYTES ((size_t)VLUT_KT * VLUT_CODES * VLUT_LANES * sizeof(int16_t))
-#define LUT_XG_BYTES ((size_t)VLUT_KT * VLUT_G * VLUT_LANES * sizeof(int16_t))
+/* LUT workspace: tables | xg | acc32 | acc16. */
+#define LUT_TABLES_BYTES ((size_t)VLUT_SUB * VLUT_CODES * VLUT_LANES * sizeof(int16_t))
+#define LUT_XG_BYTES ((size_t)VLUT_SUB * VLUT_G * VLUT_LANES * sizeof(int16_t))
 
 static size_t lut_ws_size(int64_t rows)
 {
-    return LUT_TABLES_BYTES + LUT_XG_BYTES + round64((size_t)rows * VLUT_LANES * sizeof(int32_t));
+    return LUT_TABLES_BYTES + LUT_XG_BYTES + round64((size_t)rows * VLUT_LANES * sizeof(int32_t)) +
+           round64((size_t)rows * VLUT_LANES * sizeof(int16_t));
 }
 
 /* MAD workspace: xpad[N][blocks*256] | xsum[N]. */
@@ -246,26 +251,34 @@ void vlut_gemm_multi(const struct vlut_part *parts, int n_parts, const int8_t *x
     if (total == 0) return;
     const struct kern_ops *ops = kern_ops();
     const int64_t groups = vlut_lut_row_bytes(K);
-    int16_t *tables = ws;                                                     /* [KT][81][32] */
-    int16_t *xg = (int16_t *)((char *)ws + LUT_TABLES_BYTES);                 /* [KT*4][32] */
+    int16_t *tables = ws;                                        /* [SUB][81][32] */
+    int16_t *xg = (int16_t *)((char *)ws + LUT_TABLES_BYTES);    /* [SUB*4][32] */
     int32_t *acc = (int32_t *)((char *)ws + LUT_TABLES_BYTES + LUT_XG_BYTES); /* [total][32] */
+    int16_t *acc16 = (int16_t *)((char *)acc + round64((size_t)total * VLUT_LANES * sizeof(int32_t)));
 
     for (int64_t n0 = 0; n0 < N; n0 += VLUT_LANES) {
         const int nt = N - n0 < VLUT_LANES ? (int)(N - n0) : VLUT_LANES;
         for (int64_t j0 = 0; j0 < groups; j0 += VLUT_KT) {
             const int kt = groups - j0 < VLUT_KT ? (int)(groups - j0) : VLUT_KT;
-            /* This tile's activations as int16 [k][lane] (lanes past N and
-             * activations past K are zero), and its tables: once for every
-             * part, since they all read the same activations. */
-            ops->vlut_lut_gather(x + n0 * K, K, nt, j0 * VLUT_G, kt, xg);
-            ops->vlut_lut_tables(xg, kt, tables);
-            int32_t *a = acc;
-            for (int p = 0; p < n_parts; p++) {
-                const struct vlut_part *q = &parts[p];
-                const int64_t rows = q->m1 - q->m0;
-                /* the tile's rows m0..m1-1, kt codes each, one stream */
-                if (rows) ops->vlut_lut_tile(q->w->lut + j0 * q->w->rows + q->m0 * kt, kt, rows, kt, tables, a, j0 == 0);
-                a += rows * VLUT_LANES;
+            for (int s0 = 0; s0 < kt; s0 += VLUT_SUB) {
+                const int sub = kt - s0 < VLUT_SUB ? kt - s0 : VLUT_SUB;
+                /* This sub-tile's activations as int16 [k][lane] (lanes past
+                 * N and activations past K are zero), and its tables: once
+                 * for every part, since they all read the same activations. */
+                ops->vlut_lut_gather(x + n0 * K, K, nt, (j0 + s0) * VLUT_G, sub, xg);
+                ops->vlut_lut_tables(xg, sub, tables);
+                const int flags = (s0 > 0 ? VLUT_LOAD16 : 0) | (s0 + sub == kt ? VLUT_FLUSH : 0) |
+                                  (j0 == 0 ? VLUT_FIRST32 : 0);
+                int64_t at = 0;
+                for (int p = 0; p < n_parts; p++) {
+                    const struct vlut_part *q = &parts[p];
+                    const int64_t rows = q->m1 - q->m0;
+                    /* rows m0..m1-1 of the K-tile, kt codes each, from code s0 */
+                    if (rows)
+                        ops->vlut_lut_tile(q->w->lut + j0 * q->w->rows + q->m0 * kt + s0, kt, rows, sub,
+                                           tables, acc16 + at * VLUT_LANES, acc + at * VLUT_LANES, flags);
+                    at += rows;
+                }
             }
         }
         /* acc[row][lane] -> y[token][m] */
@@ -360,27 +373,23 @@ void vlut_lut_tables_ref(const int16_t *xg, int kt, int16_t *tables)
 }
 
 void vlut_lut_tile_ref(const uint8_t *codes, int64_t code_stride, int64_t rows, int kt,
-                       const int16_t *tables, int32_t *acc, bool first)
+                       const int16_t *tables, int16_t *acc16, int32_t *acc32, int flags)
 {
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *cr = codes + r * code_stride;
-        int32_t *ar = acc + r * VLUT_LANES;
-        int16_t part[VLUT_LANES] = {0};
-        int pending = 0; /* lookups summed in part[] since the last flush */
-        if (first)
-            for (int lane = 0; lane < VLUT_LANES; lane++)
-                ar[lane] = 0;
+        int16_t *a16 = acc16 + r * VLUT_LANES;
+        int32_t *a32 = acc32 + r * VLUT_LANES;
+        int16_t part[VLUT_LANES];
+        for (int lane = 0; lane < VLUT_LANES; lane++) part[lane] = (flags & VLUT_LOAD16) ? a16[lane] : 0;
         for (int j = 0; j < kt; j++) {
             const int16_t *row = tables + (j * VLUT_CODES + cr[j]) * VLUT_LANES;
             for (int lane = 0; lane < VLUT_LANES; lane++)
                 part[lane] = (int16_t)(part[lane] + row[lane]); /* exact: see flush bound */
-            if (++pending == VLUT_FLUSH_LOOKUPS || j == kt - 1) {
-                for (int lane = 0; lane < VLUT_LANES; lane++) {
-                    ar[lane] += part[lane];
-                    part[lane] = 0;
-                }
-                pending = 0;
-            }
+        }
+        for (int lane = 0; lane < VLUT_LANES; lane++) {
+            if (!(flags & VLUT_FLUSH)) a16[lane] = part[lane];
+            else if (flags & VLUT_FIRST32) a32[lane] = part[lane];
+            else a32[lane] += part[lane];
         }
     }
 }

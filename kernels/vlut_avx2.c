@@ -47,39 +47,42 @@ void vlut_lut_tables_avx2(const int16_t *xg, int kt, int16_t *tables)
     }
 }
 
-/* One K-tile over all rows; kt is a compile-time constant for full tiles (see
- * vlut_avx512.c). */
+/* One sub-tile over all rows; kt is a compile-time constant for full
+ * sub-tiles (see vlut_avx512.c). A table row is two ymm: lanes 0..15 and
+ * 16..31, each with two int16 chains. */
 static inline __attribute__((always_inline)) void lut_tile(const uint8_t *codes,
                                                            int64_t code_stride, int64_t rows,
                                                            const int kt, const int16_t *tables,
-                                                           int32_t *acc, bool first)
+                                                           int16_t *acc16, int32_t *acc32,
+                                                           int flags)
 {
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *cr = codes + r * code_stride;
-        int32_t *ar = acc + r * VLUT_LANES;
-        /* Lanes 0..15 in s0/s2, 16..31 in s1/s3; two chains per half. All
-         * four together hold kt <= VLUT_FLUSH_LOOKUPS lookups. */
+        int16_t *a16 = acc16 + r * VLUT_LANES;
         __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
-        int j = 0;
-#pragma GCC unroll 32
-        for (; j + 2 <= kt; j += 2) {
-            /* group base + code offset: the base folds into the displacement */
-            const int16_t *t0 =
-                tables + (int64_t)j * VLUT_CODES * VLUT_LANES + (int64_t)cr[j] * VLUT_LANES;
-            const int16_t *t1 = tables + (int64_t)(j + 1) * VLUT_CODES * VLUT_LANES +
-                                (int64_t)cr[j + 1] * VLUT_LANES;
-            s0 = _mm256_add_epi16(s0, _mm256_load_si256((const __m256i *)t0));
-            s1 = _mm256_add_epi16(s1, _mm256_load_si256((const __m256i *)(t0 + 16)));
-            s2 = _mm256_add_epi16(s2, _mm256_load_si256((const __m256i *)t1));
-            s3 = _mm256_add_epi16(s3, _mm256_load_si256((const __m256i *)(t1 + 16)));
+        if (flags & VLUT_LOAD16) {
+            s0 = _mm256_load_si256((const __m256i *)a16);
+            s1 = _mm256_load_si256((const __m256i *)(a16 + 16));
         }
-        if (j < kt) {
-            const int16_t *t0 = tables + ((int64_t)j * VLUT_CODES + cr[j]) * VLUT_LANES;
-            s0 = _mm256_add_epi16(s0, _mm256_load_si256((const __m256i *)t0));
-            s1 = _mm256_add_epi16(s1, _mm256_load_si256((const __m256i *)(t0 + 16)));
+#pragma GCC unroll 8
+        for (int j = 0; j < kt; j++) {
+            const int16_t *t = tables + (int64_t)j * VLUT_CODES * VLUT_LANES + (int64_t)cr[j] * VLUT_LANES;
+            if (j & 1) {
+                s2 = _mm256_add_epi16(s2, _mm256_load_si256((const __m256i *)t));
+                s3 = _mm256_add_epi16(s3, _mm256_load_si256((const __m256i *)(t + 16)));
+            } else {
+                s0 = _mm256_add_epi16(s0, _mm256_load_si256((const __m256i *)t));
+                s1 = _mm256_add_epi16(s1, _mm256_load_si256((const __m256i *)(t + 16)));
+            }
         }
         const __m256i lo16 = _mm256_add_epi16(s0, s2), hi16 = _mm256_add_epi16(s1, s3);
+        if (!(flags & VLUT_FLUSH)) {
+            _mm256_store_si256((__m256i *)a16, lo16);
+            _mm256_store_si256((__m256i *)(a16 + 16), hi16);
+            continue;
+        }
         /* Flush: widen to 4 x 8 int32 (lanes 0-7, 8-15, 16-23, 24-31). */
+        int32_t *ar = acc32 + r * VLUT_LANES;
         __m256i w[4] = {
             _mm256_cvtepi16_epi32(_mm256_castsi256_si128(lo16)),
             _mm256_cvtepi16_epi32(_mm256_extracti128_si256(lo16, 1)),
@@ -88,19 +91,19 @@ static inline __attribute__((always_inline)) void lut_tile(const uint8_t *codes,
         };
         for (int q = 0; q < 4; q++) {
             __m256i *dst = (__m256i *)(ar + 8 * q);
-            if (!first) w[q] = _mm256_add_epi32(w[q], _mm256_load_si256(dst));
+            if (!(flags & VLUT_FIRST32)) w[q] = _mm256_add_epi32(w[q], _mm256_load_si256(dst));
             _mm256_store_si256(dst, w[q]);
         }
     }
 }
 
 void vlut_lut_tile_avx2(const uint8_t *codes, int64_t code_stride, int64_t rows, int kt,
-                        const int16_t *tables, int32_t *acc, bool first)
+                        const int16_t *tables, int16_t *acc16, int32_t *acc32, int flags)
 {
-    if (kt == VLUT_KT)
-        lut_tile(codes, code_stride, rows, VLUT_KT, tables, acc, first);
+    if (kt == VLUT_SUB)
+        lut_tile(codes, code_stride, rows, VLUT_SUB, tables, acc16, acc32, flags);
     else
-        lut_tile(codes, code_stride, rows, kt, tables, acc, first);
+        lut_tile(codes, code_stride, rows, kt, tables, acc16, acc32, flags);
 }
 
 /* MAD: one row x nb tokens (nb <= 4, a compile-time constant after inlining).

@@ -10,6 +10,7 @@
 #include "kernels/vlut.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 _Static_assert(VLUT_LANES == 32, "one zmm of int16 per table row");
 
@@ -133,41 +134,41 @@ void vlut_lut_store_avx512(const int32_t *acc, int64_t rows, int nt, int32_t *y,
     }
 }
 
-/* The lookup: table row code of group j, as one zmm. */
-static inline __m512i lut_row(const int16_t *tables, int j, const uint8_t *cr)
-{
-    /* Group base plus code offset, kept apart so that with j constant the base
-     * becomes the load's displacement. */
-    const int16_t *group = tables + (int64_t)j * VLUT_CODES * VLUT_LANES;
-    return _mm512_load_si512(group + (int64_t)cr[j] * VLUT_LANES);
-}
-
-/* One K-tile over all rows; kt is a compile-time constant when called for a
- * full tile (the common case), so the group offsets j*81*64 fold into the
- * load's displacement and each lookup is movzx + shift + vpaddw. */
+/* One sub-tile over all rows (kt a compile-time constant for full
+ * sub-tiles): a row's kt code bytes come in as one 64-bit load and are
+ * taken apart by shifts, so each lookup is one vpaddw with a memory
+ * operand into one of two int16 chains. */
 static inline __attribute__((always_inline)) void lut_tile(const uint8_t *codes,
                                                            int64_t code_stride, int64_t rows,
                                                            const int kt, const int16_t *tables,
-                                                           int32_t *acc, bool first)
+                                                           int16_t *acc16, int32_t *acc32,
+                                                           int flags)
 {
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *cr = codes + r * code_stride;
-        int32_t *ar = acc + r * VLUT_LANES;
-        /* Two int16 chains for instruction-level parallelism; together they
-         * hold kt <= VLUT_FLUSH_LOOKUPS lookups, so neither can overflow. */
-        __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
-        int j = 0;
-#pragma GCC unroll 32
-        for (; j + 2 <= kt; j += 2) {
-            s0 = _mm512_add_epi16(s0, lut_row(tables, j + 0, cr));
-            s1 = _mm512_add_epi16(s1, lut_row(tables, j + 1, cr));
+        __m512i s0 = (flags & VLUT_LOAD16) ? _mm512_load_si512(acc16 + r * VLUT_LANES) : _mm512_setzero_si512();
+        __m512i s1 = _mm512_setzero_si512();
+        uint64_t w8 = 0;
+        if (kt == VLUT_SUB) memcpy(&w8, cr, 8);
+#pragma GCC unroll 8
+        for (int j = 0; j < kt; j++) {
+            const int code = kt == VLUT_SUB ? (int)((w8 >> (8 * j)) & 0xff) : cr[j];
+            /* group base + code offset: with j constant the base is the
+             * load's displacement */
+            const __m512i t = _mm512_load_si512(tables + (int64_t)j * VLUT_CODES * VLUT_LANES + (int64_t)code * VLUT_LANES);
+            if (j & 1) s1 = _mm512_add_epi16(s1, t);
+            else s0 = _mm512_add_epi16(s0, t);
         }
-        if (j < kt) s0 = _mm512_add_epi16(s0, lut_row(tables, j, cr));
-        const __m512i s = _mm512_add_epi16(s0, s1);
+        const __m512i sum = _mm512_add_epi16(s0, s1);
+        if (!(flags & VLUT_FLUSH)) {
+            _mm512_store_si512(acc16 + r * VLUT_LANES, sum);
+            continue;
+        }
         /* Flush: widen 32 int16 to 2 x 16 int32. */
-        __m512i lo = _mm512_cvtepi16_epi32(_mm512_castsi512_si256(s));
-        __m512i hi = _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(s, 1));
-        if (!first) {
+        int32_t *ar = acc32 + r * VLUT_LANES;
+        __m512i lo = _mm512_cvtepi16_epi32(_mm512_castsi512_si256(sum));
+        __m512i hi = _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(sum, 1));
+        if (!(flags & VLUT_FIRST32)) {
             lo = _mm512_add_epi32(lo, _mm512_load_si512(ar));
             hi = _mm512_add_epi32(hi, _mm512_load_si512(ar + 16));
         }
@@ -177,12 +178,12 @@ static inline __attribute__((always_inline)) void lut_tile(const uint8_t *codes,
 }
 
 void vlut_lut_tile_avx512(const uint8_t *codes, int64_t code_stride, int64_t rows, int kt,
-                          const int16_t *tables, int32_t *acc, bool first)
+                          const int16_t *tables, int16_t *acc16, int32_t *acc32, int flags)
 {
-    if (kt == VLUT_KT)
-        lut_tile(codes, code_stride, rows, VLUT_KT, tables, acc, first);
+    if (kt == VLUT_SUB)
+        lut_tile(codes, code_stride, rows, VLUT_SUB, tables, acc16, acc32, flags);
     else
-        lut_tile(codes, code_stride, rows, kt, tables, acc, first);
+        lut_tile(codes, code_stride, rows, kt, tables, acc16, acc32, flags);
 }
 
 /* MAD: one row x nb tokens (nb <= 4, a compile-time constant after

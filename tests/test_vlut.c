@@ -547,10 +547,11 @@ static void test_gemm_picks_layout(void **state)
 static void test_workspace_size_grows(void **state)
 {
     (void)state;
-    /* Enough for the LUT tables plus one int32 accumulator row per output row,
-     * and for N zero-padded activation rows of whole MAD blocks. */
-    const size_t tables = (size_t)VLUT_KT * VLUT_CODES * VLUT_LANES * 2;
-    assert_true(vlut_workspace_size(1, 4, 100) >= tables + 100 * VLUT_LANES * 4);
+    /* Enough for one sub-tile's LUT tables plus an int32 and an int16
+     * accumulator row per output row, and for N zero-padded activation rows
+     * of whole MAD blocks. */
+    const size_t tables = (size_t)VLUT_SUB * VLUT_CODES * VLUT_LANES * 2;
+    assert_true(vlut_workspace_size(1, 4, 100) >= tables + 100 * VLUT_LANES * (4 + 2));
     assert_true(vlut_workspace_size(64, 6913, 1) >= 64 * 7168);
     assert_true(vlut_workspace_size(8, 2560, 2560) > vlut_workspace_size(8, 2560, 1280));
 }
