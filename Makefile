@@ -1,9 +1,12 @@
 # lutfuse - one non-recursive Makefile.
 #
 #   make            build build/lutfuse
-#   make run        generate text from the default model (made on first run)
+#   make run        serve the default model (made on first run) on 127.0.0.1:8080
 #   make test       unit + end-to-end tests, the same under ASan+UBSan, fuzzers
-#   make bench      reference-path tokens/s for stories260K and a BitNet-2B shape
+#   make bench      tokens/s: reference vs kernels, stories260K, SMALL and BitNet-2B shapes
+#   make bench-kernels  ternary GEMM kernels (LUT, MAD, reference), 1 and 2 threads
+#   make bench-fusion   the scheduler with 1..64 concurrent requests (offline)
+#   make bench-serve    lutfuse serve driven by lutfuse-loadgen over a sweep
 #
 # Objects go to $(BUILD) (build/ by default; build/asan for sanitizer builds).
 # Missing Debian packages are installed by scripts/deps.sh (needs root).
@@ -148,6 +151,11 @@ fuzz-api: $(BUILD)/fuzz/fuzz_api
 # ---- benchmarks ----
 bench: $(BUILD)/lutfuse
 	@sh scripts/bench.sh $(BUILD)
+
+# make bench-fusion: K requests through the scheduler (offline), K = 1..64.
+.PHONY: bench-fusion
+bench-fusion: $(BUILD)/lutfuse
+	@sh scripts/bench-fusion.sh $(BUILD)
 
 # make bench-serve: lutfuse serve on the default model (or MODEL=...) driven
 # by lutfuse-loadgen over a concurrency sweep; prints the table.
