@@ -22,6 +22,7 @@
 #include "engine/model.h"
 #include "engine/status.h"
 #include "engine/tokenizer.h"
+#include "kernels/vlut.h"
 #include "scheduler/request_internal.h"
 
 #include <pthread.h>
@@ -370,6 +371,21 @@ static void add_row(struct sched *s, int32_t *n_rows, struct req *r, int32_t pos
     (*n_rows)++;
 }
 
+/* The next `take` prompt tokens of r as rows; the prompt's last one is
+ * sampled. */
+static void prefill_rows(struct sched *s, int32_t *n_rows, int32_t *n_sampled, struct req *r,
+                         int32_t take)
+{
+    for (int32_t j = 0; j < take; j++) {
+        const int32_t pos = r->n_prefilled + j, tok = r->prompt[pos];
+        const bool last = pos == r->n_prompt - 1;
+        sampler_accept(r->smp, tok); /* penalties see the prompt */
+        if (last) s->sampled[*n_sampled] = r;
+        add_row(s, n_rows, r, pos, tok, last ? (*n_sampled)++ : -1);
+    }
+    r->n_prefilled += take;
+}
+
 int sched_step(struct sched *s)
 {
     admit(s);
@@ -400,15 +416,22 @@ int sched_step(struct sched *s)
         int32_t take = r->n_prompt - r->n_prefilled;
         if (take > s->cfg.prefill_cap) take = s->cfg.prefill_cap;
         if (take > budget) take = budget;
-        for (int32_t j = 0; j < take; j++) {
-            const int32_t pos = r->n_prefilled + j, tok = r->prompt[pos];
-            const bool last = pos == r->n_prompt - 1;
-            sampler_accept(r->smp, tok); /* penalties see the prompt */
-            if (last) s->sampled[n_sampled] = r;
-            add_row(s, &n_rows, r, pos, tok, last ? n_sampled++ : -1);
-        }
-        r->n_prefilled += take;
+        prefill_rows(s, &n_rows, &n_sampled, r, take);
         budget -= take;
+    }
+    /* Fill the last 32-lane tile of the Vec-LUT kernel with more prompt
+     * tokens (past the per-request cap, which bounds how long a prompt can
+     * take, not how fast): a partly used tile costs about as much as a full
+     * one, so these lanes are nearly free. */
+    int32_t fill = n_rows >= VLUT_CROSSOVER_N && n_rows % VLUT_LANES ? VLUT_LANES - n_rows % VLUT_LANES : 0;
+    if (fill > budget) fill = budget;
+    for (int32_t i = 0; i < s->n_live && fill > 0; i++) {
+        struct req *r = s->live[i];
+        if (r->state != REQ_PREFILL || r->n_prefilled == r->n_prompt) continue;
+        int32_t take = r->n_prompt - r->n_prefilled;
+        if (take > fill) take = fill;
+        prefill_rows(s, &n_rows, &n_sampled, r, take);
+        fill -= take;
     }
     if (n_rows == 0) {
         evict(s);

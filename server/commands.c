@@ -844,24 +844,27 @@ int cmd_bench(int argc, char **argv)
     double t3 = now_s();
     if (rc) goto fail;
     fwd_profile(f, prof1);
-    char prof_text[1024] = "";
-    if (profile) { /* decode phases, ms per step */
-        size_t o = 0;
-        for (int p = 0; p < FWD_PHASES; p++)
+    char prof_text[1024] = "", pre_text[1024] = "";
+    if (profile) { /* ms per decode step, and ms of the whole prefill */
+        size_t o = 0, q = 0;
+        for (int p = 0; p < FWD_PHASES; p++) {
+            const char *sep = p ? (json ? "," : ", ") : "", *name = fwd_phase_name((enum fwd_phase)p);
             o += (size_t)snprintf(prof_text + o, sizeof prof_text - o, json ? "%s\"%s\":%.3f" : "%s%s %.2f",
-                                  p ? (json ? "," : ", ") : "", fwd_phase_name((enum fwd_phase)p),
-                                  (prof1[p] - prof0[p]) * 1e3 / n_gen);
+                                  sep, name, (prof1[p] - prof0[p]) * 1e3 / n_gen);
+            q += (size_t)snprintf(pre_text + q, sizeof pre_text - q, json ? "%s\"%s\":%.3f" : "%s%s %.1f",
+                                  sep, name, prof0[p] * 1e3);
+        }
     }
     const double prefill = n_prompt / (t1 - t0), decode = (double)n_batch * n_gen / (t3 - t2);
     const double rss = peak_rss_kib() / 1024.0, file = (double)gguf_file_size(m->gguf) / (1 << 20);
     if (json) {
         printf("{\"model\":\"%s\",\"arch\":\"%s\",\"n_embd\":%d,\"n_layer\":%d,\"threads\":%d,"
                "\"prompt\":%d,\"batch\":%d,\"gen\":%d,\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,"
-               "\"peak_rss_mib\":%.1f,\"file_mib\":%.1f,\"path\":\"%s\",\"isa\":\"%s\"%s%s%s}\n",
+               "\"peak_rss_mib\":%.1f,\"file_mib\":%.1f,\"path\":\"%s\",\"isa\":\"%s\"%s%s%s%s%s%s}\n",
                path, m->arch_name, m->hp.n_embd, m->hp.n_layer, n_threads, n_prompt, n_batch,
                n_gen, prefill, decode, rss, file, reference ? "reference" : "kernels",
                kern_isa_name(kern_isa()), profile ? ",\"decode_ms_per_step\":{" : "", prof_text,
-               profile ? "}" : "");
+               profile ? "}" : "", profile ? ",\"prefill_ms\":{" : "", pre_text, profile ? "}" : "");
     } else {
         printf("model %s (%s, hidden %d, %d layers), %d threads, %s path (%s)\n", path,
                m->arch_name, m->hp.n_embd, m->hp.n_layer, n_threads,
@@ -871,7 +874,7 @@ int cmd_bench(int argc, char **argv)
         printf("decode:  %d sequences x %d steps in %.3f s = %.2f tok/s aggregate\n", n_batch, n_gen,
                t3 - t2, decode);
         printf("memory:  peak RSS %.1f MiB, model file %.1f MiB\n", rss, file);
-        if (profile) printf("decode ms per step: %s\n", prof_text);
+        if (profile) printf("prefill ms:         %s\ndecode ms per step: %s\n", pre_text, prof_text);
     }
     exit_code = 0;
 fail:

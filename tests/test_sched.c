@@ -8,6 +8,7 @@
 #include "engine/model.h"
 #include "engine/status.h"
 #include "engine/tokenizer.h"
+#include "kernels/vlut.h"
 #include "scheduler/request.h"
 #include "scheduler/sched.h"
 
@@ -320,7 +321,8 @@ static void test_cancellation(void **state)
 }
 
 /* While 8 streams decode, a 2,000-token prompt arrives: every stream gets a
- * token at every step, and the prompt is prefilled in ceil(2000/cap) steps. */
+ * token at every step, and the prompt is prefilled within ceil(2000/cap)
+ * steps. */
 struct fair_log {
     uint64_t long_id;
     int steps_with_long_prefill;
@@ -335,7 +337,7 @@ static void fair_hook(void *ctx, const struct sched_step_info *info)
     for (int32_t i = 0; i < info->n_rows; i++)
         if (info->rows[i].req_id == F->long_id && !info->rows[i].sampled) prefill_rows++;
     if (prefill_rows) F->steps_with_long_prefill++;
-    if (info->n_decode != F->streams) F->bad_steps++;
+    if (info->n_decode < F->streams) F->bad_steps++; /* (the long one joins them when prefilled) */
 }
 
 static void test_fairness_long_prompt(void **state)
@@ -360,8 +362,13 @@ static void test_fairness_long_prompt(void **state)
     submit(s, lr);
     for (int i = 0; i < (LONG + CAP - 1) / CAP; i++) sched_step(s);
     assert_int_equal(F.bad_steps, 0);
-    assert_int_equal(F.steps_with_long_prefill, (LONG + CAP - 1) / CAP);
-    /* the long prompt got its first token in the last of those steps */
+    /* Within the steps the cap implies - fewer, as each step also fills the
+     * rest of the last 32-lane tile (8 decode + 64 = 72 rows, 24 more): 88
+     * prompt tokens a step, 23 steps. */
+    const int per_step = CAP + (VLUT_LANES - (8 + CAP) % VLUT_LANES) % VLUT_LANES;
+    assert_int_equal(per_step, 88);
+    assert_int_equal(F.steps_with_long_prefill, (LONG + per_step - 1) / per_step);
+    /* the long prompt got its first token within those steps */
     struct req_event ev;
     assert_int_equal(req_poll(lr, &ev), 1);
     sched_set_step_hook(s, NULL, NULL);
