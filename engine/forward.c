@@ -377,12 +377,12 @@ static void gated_act(const struct fwd *f, float *gate, const float *up, int32_t
 }
 
 /* Whether a region's matmuls can share the Vec-LUT tables: all ternary
- * with the LUT layout, on the kernel path, at a width that takes the LUT. */
+ * with both layouts, on the kernel path, at a width that takes the LUT. */
 static bool shared_lut(const struct mm_region *reg)
 {
-    if (reg->n < 2 || reg->mm[0].f->opt.reference || !vlut_prefers_lut(reg->mm[0].N)) return false;
+    if (reg->n < 2 || reg->mm[0].f->opt.reference || vlut_lut_tokens(reg->mm[0].N) == 0) return false;
     for (int i = 0; i < reg->n; i++)
-        if (!reg->mm[i].int8 || !reg->mm[i].w->vl.lut) return false;
+        if (!reg->mm[i].int8 || !reg->mm[i].w->vl.lut || !reg->mm[i].w->vl.mad) return false;
     return true;
 }
 
@@ -398,7 +398,11 @@ static void mm_region_worker(void *ctx, int ith, int nth)
             tpool_split_aligned(t->w->rows, 16, ith, nth, &r0, &r1);
             parts[i] = (struct vlut_part){&t->w->vl, t->yi, r0, r1};
         }
-        vlut_gemm_multi(parts, reg->n, f->xq, reg->mm[0].N, f->th[ith].ws, f->ws_size);
+        const int64_t N = reg->mm[0].N, nl = vlut_lut_tokens(N), K = reg->mm[0].w->cols;
+        vlut_gemm_multi(parts, reg->n, f->xq, nl, f->th[ith].ws, f->ws_size);
+        for (int i = 0; i < reg->n && nl < N; i++) /* the tokens past the last full tile */
+            vlut_gemm_mad(parts[i].w, f->xq + nl * K, N - nl, parts[i].y + nl * parts[i].w->rows,
+                          parts[i].m0, parts[i].m1, f->th[ith].ws, f->ws_size);
         for (int i = 0; i < reg->n; i++) {
             const struct mm_task *t = &reg->mm[i];
             const struct model_weight *w = t->w;

@@ -18,6 +18,7 @@
 
 static struct kern_ops kern_table = {
     .isa = KERN_ISA_REF,
+    .vlut_crossover = VLUT_CROSSOVER_AVX2,
     .vlut_lut_gather = vlut_lut_gather_ref,
     .vlut_lut_store = vlut_lut_store_ref,
     .vlut_lut_tables = vlut_lut_tables_ref,
@@ -90,6 +91,7 @@ int kern_isa_parse(const char *name, enum kern_isa *out, char *err, size_t err_l
 static void kern_fill(struct kern_ops *t, enum kern_isa isa)
 {
     t->isa = isa;
+    t->vlut_crossover = VLUT_CROSSOVER_AVX2;
     t->vlut_lut_gather = vlut_lut_gather_ref;
     t->vlut_lut_store = vlut_lut_store_ref;
     t->vlut_lut_tables = vlut_lut_tables_ref;
@@ -119,6 +121,7 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
     if (isa >= KERN_ISA_AVX512) {
         t->vlut_lut_gather = vlut_lut_gather_avx512;
         t->vlut_lut_store = vlut_lut_store_avx512;
+        t->vlut_crossover = VLUT_CROSSOVER_AVX512;
         t->attn_mix = attn_mix_avx512;
         t->vlut_lut_tables = vlut_lut_tables_avx512;
         t->vlut_lut_tile = vlut_lut_tile_avx512;

@@ -32,6 +32,9 @@ enum kern_isa {
  * that implements it (vlut.h for the vlut_ entries). */
 struct kern_ops {
     enum kern_isa isa;
+    /* Tokens from which a partly filled 32-lane Vec-LUT tile beats the
+     * multiply-add kernel (see vlut.h). */
+    int vlut_crossover;
 
     /* Vec-LUT: gather one K-tile's activations token-interleaved, and store
      * the accumulators back token-major (see vlut.h). */
@@ -46,7 +49,7 @@ struct kern_ops {
     /* Multiply-add ternary GEMM over `rows` output rows (see vlut.h). */
     void (*vlut_mad_rows)(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
                           const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
-                          int32_t *y, int64_t y_stride);
+                          int32_t *y, int64_t y_stride, uint8_t *scratch);
     /* Attention scores and value mix of the G query heads of one KV head (see attn.h). */
     void (*attn_scores)(const float *q, int32_t G, const float *K, int64_t stride, int32_t n,
                         int32_t hd, float scale, float *scores, int64_t ld);

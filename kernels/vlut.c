@@ -201,11 +201,11 @@ static size_t lut_ws_size(int64_t rows)
            round64((size_t)rows * VLUT_LANES * sizeof(int16_t));
 }
 
-/* MAD workspace: xpad[N][blocks*256] | xsum[N]. */
+/* MAD workspace: xpad[N][blocks*256] | xsum[N] | scratch[VLUT_MAD_SCRATCH_ROWS][blocks*256]. */
 static size_t mad_ws_size(int64_t N, int64_t K)
 {
     size_t xs = (size_t)vlut_mad_row_bytes(K) / VLUT_MAD_BLOCK_BYTES * VLUT_MAD_BLOCK;
-    return round64((size_t)N * xs) + round64((size_t)N * sizeof(int32_t));
+    return round64((size_t)N * xs) + round64((size_t)N * sizeof(int32_t)) + VLUT_MAD_SCRATCH_ROWS * xs;
 }
 
 size_t vlut_workspace_size(int64_t N, int64_t K, int64_t rows)
@@ -217,9 +217,10 @@ size_t vlut_workspace_size(int64_t N, int64_t K, int64_t rows)
     return a > b ? a : b;
 }
 
-bool vlut_prefers_lut(int64_t N)
+int64_t vlut_lut_tokens(int64_t N)
 {
-    return N >= VLUT_CROSSOVER_N;
+    const int64_t full = N / VLUT_LANES * VLUT_LANES;
+    return N - full >= kern_ops()->vlut_crossover ? N : full;
 }
 
 /* ---------------------------------------------------------------- drivers */
@@ -322,19 +323,18 @@ void vlut_gemm_mad(const struct vlut_weights *w, const int8_t *x, int64_t N, int
         memset(xpad + t * xs + K, 0, (size_t)(xs - K));
         xsum[t] = s;
     }
+    uint8_t *scratch = (uint8_t *)xsum + round64((size_t)N * sizeof(int32_t));
     ops->vlut_mad_rows(w->mad + m0 * row_bytes, row_bytes, nblocks, rows, xpad, xs, N, xsum, y + m0,
-                       M);
+                       M, scratch);
 }
 
 void vlut_gemm(const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t *y, int64_t m0,
                int64_t m1, void *ws, size_t ws_size)
 {
     VLUT_REQUIRE(w && (w->lut || w->mad));
-    bool lut = w->lut && (vlut_prefers_lut(N) || !w->mad);
-    if (lut)
-        vlut_gemm_lut(w, x, N, y, m0, m1, ws, ws_size);
-    else
-        vlut_gemm_mad(w, x, N, y, m0, m1, ws, ws_size);
+    const int64_t nl = !w->mad ? N : !w->lut ? 0 : vlut_lut_tokens(N);
+    if (nl > 0) vlut_gemm_lut(w, x, nl, y, m0, m1, ws, ws_size);
+    if (nl < N) vlut_gemm_mad(w, x + nl * w->cols, N - nl, y + nl * w->rows, m0, m1, ws, ws_size);
 }
 
 /* ------------------------------------------------------ reference kernels */
@@ -396,8 +396,9 @@ void vlut_lut_tile_ref(const uint8_t *codes, int64_t code_stride, int64_t rows, 
 
 void vlut_mad_rows_ref(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
                        const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
-                       int32_t *y, int64_t y_stride)
+                       int32_t *y, int64_t y_stride, uint8_t *scratch)
 {
+    (void)scratch;
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *cr = codes + r * code_stride;
         for (int64_t t = 0; t < n; t++) {

@@ -60,15 +60,19 @@
 #define VLUT_SUB 8
 #define VLUT_MAD_BLOCK 256      /* weights per MAD block */
 #define VLUT_MAD_BLOCK_BYTES 64 /* bytes per MAD block */
-/* vlut_gemm uses the multiply-add kernel for N < VLUT_CROSSOVER_N and the
- * Vec-LUT kernel from there on (when both layouts are present). Measured with
- * `bench_kernels --sweep` (Zen 4, AVX-512, one thread, medians): MAD runs at
- * ~100-160 GMAC/s whatever N, the LUT at ~200 * N/32 GMAC/s for N <= 32 (a
- * 32-lane table row costs the same however many lanes are used). At N = 16
- * they tie (LUT 96-111, MAD 101-113 over the four BitNet-2B shapes); at N = 18
- * the LUT wins on all four (106-122 vs 100-111). AVX2 crosses a little later
- * (LUT ~150 at N = 32, MAD ~95). */
-#define VLUT_CROSSOVER_N 18
+#define VLUT_MAD_SCRATCH_ROWS 4 /* rows a MAD kernel may unpack at once */
+/* Which kernel takes which tokens (when both layouts are present): the
+ * Vec-LUT kernel works on 32-lane tiles, and a tile costs about the same
+ * however many of its lanes are used, so vlut_gemm runs the LUT kernel on
+ * the whole 32-token tiles of a batch and the multiply-add kernel on the rest
+ * - unless the rest is at least the crossover width, where a LUT tile beats
+ * the multiply-add kernel. The crossover is measured per ISA with
+ * `bench_kernels --sweep` (one thread, medians, development machine: 2-core
+ * Xeon VM, AVX-512 VNNI): AVX-512 26 (the 4 x 4-tiled VNNI kernel runs at
+ * 100-180 GMAC/s for N >= 8; LUT ~205 * N/32 below a full tile), AVX2 18
+ * (LUT ~150 at N = 32, maddubs MAD ~95). */
+#define VLUT_CROSSOVER_AVX512 26
+#define VLUT_CROSSOVER_AVX2 18
 
 /* A packed ternary matrix: a borrowed view of caller-owned bytes. Either
  * layout pointer may be NULL (not built); at least one must be set. */
@@ -103,13 +107,15 @@ int vlut_pack(const int8_t *trits, int64_t M, int64_t K, uint8_t *lut_dst, uint8
  * workspace must be 64-byte aligned (aligned_alloc(64, round up to 64)). */
 size_t vlut_workspace_size(int64_t N, int64_t K, int64_t rows);
 
-/* True if vlut_gemm would take the Vec-LUT path for batch width N with both
- * layouts present. */
-bool vlut_prefers_lut(int64_t N);
+/* How many leading tokens of a batch of N vlut_gemm sends through the
+ * Vec-LUT kernel when both layouts are present (0, a multiple of 32, or N;
+ * the rest go through the multiply-add kernel), on the selected ISA. */
+int64_t vlut_lut_tokens(int64_t N);
 
 /* y[n*M + m] = sum_k x[n*K + k] * W[m][k] for n in [0,N), m in [m0,m1), exact.
- * x is N x K int8, row-major. Picks the kernel by N (VLUT_CROSSOVER_N) among
- * the layouts present in w, through the dispatch table (kernels.h). Any thread
+ * x is N x K int8, row-major. Splits the tokens between the kernels
+ * (vlut_lut_tokens) among the layouts present in w, through the dispatch
+ * table (kernels.h). Any thread
  * may call it concurrently with its own ws and a disjoint [m0,m1). Programmer
  * errors (0 <= m0 <= m1 <= M violated, N < 1, ws too small or misaligned) abort
  * with a message. */
@@ -158,7 +164,9 @@ void vlut_gemm_mad(const struct vlut_weights *w, const int8_t *x, int64_t N, int
  *   sum over nblocks MAD blocks of code(r,k) * xpad[t*x_stride + k] - xsum[t],
  *   where codes of row r start at codes + r*code_stride, xpad rows are
  *   nblocks*256 int8 (64-byte aligned, zero past K) and xsum[t] is the sum of
- *   token t's activations. */
+ *   token t's activations. scratch (64-byte aligned) holds
+ *   VLUT_MAD_SCRATCH_ROWS * nblocks*256 bytes for a kernel to unpack rows
+ *   into. */
 void vlut_lut_gather_ref(const int8_t *x, int64_t K, int nt, int64_t k0, int kt, int16_t *xg);
 void vlut_lut_store_ref(const int32_t *acc, int64_t rows, int nt, int32_t *y, int64_t ldy);
 void vlut_lut_gather_avx512(const int8_t *x, int64_t K, int nt, int64_t k0, int kt, int16_t *xg);
@@ -171,18 +179,18 @@ void vlut_lut_tile_ref(const uint8_t *codes, int64_t code_stride, int64_t rows, 
                        const int16_t *tables, int16_t *acc16, int32_t *acc32, int flags);
 void vlut_mad_rows_ref(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
                        const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
-                       int32_t *y, int64_t y_stride);
+                       int32_t *y, int64_t y_stride, uint8_t *scratch);
 void vlut_lut_tables_avx2(const int16_t *xg, int kt, int16_t *tables);
 void vlut_lut_tile_avx2(const uint8_t *codes, int64_t code_stride, int64_t rows, int kt,
                         const int16_t *tables, int16_t *acc16, int32_t *acc32, int flags);
 void vlut_mad_rows_avx2(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
                         const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
-                        int32_t *y, int64_t y_stride);
+                        int32_t *y, int64_t y_stride, uint8_t *scratch);
 void vlut_lut_tables_avx512(const int16_t *xg, int kt, int16_t *tables);
 void vlut_lut_tile_avx512(const uint8_t *codes, int64_t code_stride, int64_t rows, int kt,
                           const int16_t *tables, int16_t *acc16, int32_t *acc32, int flags);
 void vlut_mad_rows_avx512(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
                           const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
-                          int32_t *y, int64_t y_stride);
+                          int32_t *y, int64_t y_stride, uint8_t *scratch);
 
 #endif

@@ -227,11 +227,92 @@ static inline __attribute__((always_inline)) void mad_row_block(const uint8_t *c
     }
 }
 
+/* Lane i of the result = the sum of the 16 int32 lanes of v[i] (transpose
+ * and add, as in q8_avx512.c). */
+static inline __attribute__((always_inline)) __m512i hsum16(const __m512i v[16])
+{
+    __m512i t[8], u[4], w[2];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++)
+        t[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
+                                _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++)
+        u[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(t[2 * i], t[2 * i + 1]),
+                                _mm512_unpackhi_epi64(t[2 * i], t[2 * i + 1]));
+#pragma GCC unroll 2
+    for (int i = 0; i < 2; i++)
+        w[i] = _mm512_add_epi32(_mm512_shuffle_i32x4(u[2 * i], u[2 * i + 1], 0x88),
+                                _mm512_shuffle_i32x4(u[2 * i], u[2 * i + 1], 0xDD));
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(w[0], w[1], 0x88),
+                            _mm512_shuffle_i32x4(w[0], w[1], 0xDD));
+}
+
+/* Wide batches: 4 rows at a time are unpacked once into bytes u = w + 1 in
+ * natural weight order (scratch), then every group of 4 tokens runs a 4 x 4
+ * tile over them - each 64-byte chunk of a row feeds 4 tokens and each chunk
+ * of a token 4 rows, 16 vpdpbusd per 8 loads - accumulating over the whole
+ * row in 16 int32 accumulators, reduced together once at the end. Absent
+ * rows/tokens of a partial tile recompute row/token 0 and are not stored. */
+static void mad_tiled(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
+                      const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
+                      int32_t *y, int64_t y_stride, uint8_t *ub)
+{
+    const __m512i mask = _mm512_set1_epi8(3);
+    const int64_t K = nblocks * VLUT_MAD_BLOCK;
+    for (int64_t r0 = 0; r0 < rows; r0 += 4) {
+        const int64_t nr = rows - r0 < 4 ? rows - r0 : 4;
+        for (int64_t r = 0; r < nr; r++) {
+            const uint8_t *cr = codes + (r0 + r) * code_stride;
+            uint8_t *u = ub + r * K;
+            for (int64_t b = 0; b < nblocks; b++) {
+                const __m512i v = _mm512_loadu_si512(cr + b * VLUT_MAD_BLOCK_BYTES);
+                _mm512_store_si512(u + b * VLUT_MAD_BLOCK, _mm512_and_si512(_mm512_srli_epi16(v, 6), mask));
+                _mm512_store_si512(u + b * VLUT_MAD_BLOCK + 64, _mm512_and_si512(_mm512_srli_epi16(v, 4), mask));
+                _mm512_store_si512(u + b * VLUT_MAD_BLOCK + 128, _mm512_and_si512(_mm512_srli_epi16(v, 2), mask));
+                _mm512_store_si512(u + b * VLUT_MAD_BLOCK + 192, _mm512_and_si512(v, mask));
+            }
+        }
+        const uint8_t *ur[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) ur[r] = ub + (r < nr ? r : 0) * K;
+        for (int64_t t0 = 0; t0 < n; t0 += 4) {
+            const int64_t nt = n - t0 < 4 ? n - t0 : 4;
+            const int8_t *xt[4];
+#pragma GCC unroll 4
+            for (int t = 0; t < 4; t++) xt[t] = xpad + (t0 + (t < nt ? t : 0)) * x_stride;
+            __m512i acc[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_si512();
+            for (int64_t k = 0; k < K; k += 64) {
+                __m512i uv[4];
+#pragma GCC unroll 4
+                for (int r = 0; r < 4; r++) uv[r] = _mm512_load_si512(ur[r] + k);
+#pragma GCC unroll 4
+                for (int t = 0; t < 4; t++) {
+                    const __m512i xv = _mm512_load_si512(xt[t] + k);
+#pragma GCC unroll 4
+                    for (int r = 0; r < 4; r++) acc[r * 4 + t] = _mm512_dpbusd_epi32(acc[r * 4 + t], uv[r], xv);
+                }
+            }
+            int32_t s[16] __attribute__((aligned(64)));
+            _mm512_store_si512(s, hsum16(acc));
+            for (int64_t r = 0; r < nr; r++)
+                for (int64_t t = 0; t < nt; t++) y[(t0 + t) * y_stride + r0 + r] = s[r * 4 + t] - xsum[t0 + t];
+        }
+    }
+}
+
 void vlut_mad_rows_avx512(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
                           const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
-                          int32_t *y, int64_t y_stride)
+                          int32_t *y, int64_t y_stride, uint8_t *scratch)
 {
-    /* Rows outer so that a row's codes stay in L1 across token blocks. */
+    if (n > 4) {
+        mad_tiled(codes, code_stride, nblocks, rows, xpad, x_stride, n, xsum, y, y_stride, scratch);
+        return;
+    }
+    /* Narrow batches: rows outer, a row's codes unpacked in registers for its
+     * few tokens. */
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *cr = codes + r * code_stride;
         /* Narrow batches stream the weights from memory: ask for the row 4

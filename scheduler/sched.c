@@ -22,6 +22,7 @@
 #include "engine/model.h"
 #include "engine/status.h"
 #include "engine/tokenizer.h"
+#include "kernels/kernels.h"
 #include "kernels/vlut.h"
 #include "scheduler/request_internal.h"
 
@@ -423,7 +424,8 @@ int sched_step(struct sched *s)
      * tokens (past the per-request cap, which bounds how long a prompt can
      * take, not how fast): a partly used tile costs about as much as a full
      * one, so these lanes are nearly free. */
-    int32_t fill = n_rows >= VLUT_CROSSOVER_N && n_rows % VLUT_LANES ? VLUT_LANES - n_rows % VLUT_LANES : 0;
+    const bool lut = n_rows >= VLUT_LANES || n_rows >= kern_ops()->vlut_crossover;
+    int32_t fill = lut && n_rows % VLUT_LANES ? VLUT_LANES - n_rows % VLUT_LANES : 0;
     if (fill > budget) fill = budget;
     for (int32_t i = 0; i < s->n_live && fill > 0; i++) {
         struct req *r = s->live[i];

@@ -197,8 +197,8 @@ int main(int argc, char **argv)
     printf("machine: %s, %ld cores; best ISA %s; median of %d runs\n", model,
            sysconf(_SC_NPROCESSORS_ONLN), kern_isa_name(best), reps);
     for (int tc = 0; tc < n_tc; tc++) printf("threads: %s\n", tpool_binding(pools[tc]));
-    printf("VLUT_KT=%d groups, VLUT_LANES=%d, VLUT_CROSSOVER_N=%d\n", VLUT_KT, VLUT_LANES,
-           VLUT_CROSSOVER_N);
+    printf("VLUT_KT=%d groups, VLUT_SUB=%d, VLUT_LANES=%d, crossover on %s: %d\n", VLUT_KT, VLUT_SUB,
+           VLUT_LANES, kern_isa_name(best), kern_ops()->vlut_crossover);
 
     struct result *results = calloc(N_SHAPES * N_WIDTHS * KERN_ISA_COUNT * 2 * 2, sizeof *results);
     int n_results = 0;
@@ -354,7 +354,7 @@ int main(int argc, char **argv)
         fprintf(f,
                 "{\n  \"machine\": \"%s\",\n  \"best_isa\": \"%s\",\n"
                 "  \"reps\": %d,\n  \"vlut_kt\": %d,\n  \"crossover_n\": %d,\n  \"results\": [\n",
-                model, kern_isa_name(best), reps, VLUT_KT, VLUT_CROSSOVER_N);
+                model, kern_isa_name(best), reps, VLUT_KT, kern_ops()->vlut_crossover);
         for (int i = 0; i < n_results; i++) {
             const struct result *q = &results[i];
             fprintf(

@@ -325,7 +325,8 @@ static float *path_logits(const struct model *m, int n, bool reference, int thre
 }
 
 /* The kernel path (every ISA this CPU has, 1 and 2 threads, batch widths on
- * both sides of the LUT/multiply-add crossover) gives the reference path's
+ * both sides of the LUT/multiply-add crossover, and a LUT tile plus a
+ * multiply-add remainder) gives the reference path's
  * logits bit for bit, on synthetic llama, bitnet-b1.58 and bitnet models of
  * every ternary type. (F32 head: it stays on the float path; see the q8 head test.) */
 static void test_kernels_match_reference(void **state)
@@ -333,7 +334,7 @@ static void test_kernels_match_reference(void **state)
     (void)state;
     static const enum model_arch archs[] = {MODEL_ARCH_LLAMA, MODEL_ARCH_BITNET_B158, MODEL_ARCH_BITNET};
     static const enum quant_type types[] = {QT_TQ2_0, QT_TQ1_0, QT_I2_S};
-    static const int widths[] = {1, 12, 40};
+    static const int widths[] = {1, 12, 40, 58}; /* 40 = a LUT tile + 8 by MAD; 58: LUT only */
     char err[LF_ERRMSG_LEN];
     for (size_t a = 0; a < 3; a++)
         for (size_t t = 0; t < 3; t++) {
@@ -344,7 +345,7 @@ static void test_kernels_match_reference(void **state)
             assert_int_equal(m->n_repacked, 14);
             assert_null(m->head_q8.q);
             assert_true(m->hp.int8_activations);
-            for (size_t wi = 0; wi < 3; wi++) {
+            for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++) {
                 const int n = widths[wi];
                 float *ref = path_logits(m, n, true, 1);
                 for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {

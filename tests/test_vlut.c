@@ -508,10 +508,15 @@ static void test_multi_parts(void **state)
 static void test_gemm_picks_layout(void **state)
 {
     (void)state;
-    assert_false(vlut_prefers_lut(1));
-    assert_false(vlut_prefers_lut(VLUT_CROSSOVER_N - 1));
-    assert_true(vlut_prefers_lut(VLUT_CROSSOVER_N));
-    assert_true(vlut_prefers_lut(64));
+    const int64_t c = kern_ops()->vlut_crossover;
+    assert_int_equal(vlut_lut_tokens(1), 0);
+    assert_int_equal(vlut_lut_tokens(c - 1), 0);
+    assert_int_equal(vlut_lut_tokens(c), c);
+    assert_int_equal(vlut_lut_tokens(32), 32);
+    assert_int_equal(vlut_lut_tokens(33), 32); /* one token past a tile: MAD */
+    assert_int_equal(vlut_lut_tokens(32 + c - 1), 32);
+    assert_int_equal(vlut_lut_tokens(32 + c), 32 + c);
+    assert_int_equal(vlut_lut_tokens(64), 64);
     const int64_t M = 17, K = 300;
     int8_t *w = malloc((size_t)(M * K)), *x = malloc((size_t)(MAX_N * K));
     int32_t *want = malloc((size_t)(MAX_N * M) * sizeof(int32_t));
@@ -526,7 +531,7 @@ static void test_gemm_picks_layout(void **state)
     ws_alloc(&ws, MAX_N, K, M);
     const struct vlut_weights lut_only = {.rows = M, .cols = K, .lut = p.lut, .mad = NULL};
     const struct vlut_weights mad_only = {.rows = M, .cols = K, .lut = NULL, .mad = p.mad};
-    static const int64_t ns[] = {1, 4, VLUT_CROSSOVER_N - 1, VLUT_CROSSOVER_N, 70};
+    static const int64_t ns[] = {1, 4, 17, 18, 25, 26, 33, 57, 58, 70};
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
         const int64_t N = ns[i];
         vlut_gemm(&lut_only, x, N, y, 0, M, ws.p, ws.size);
