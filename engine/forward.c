@@ -51,13 +51,13 @@ struct fwd {
     struct fwd_options opt;
     int32_t max_rows, n_ctx, width; /* width = max(E, QD, F) */
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *out;
-    int8_t *xq;     /* (R, width) int8 activations */
-    float *xs;      /* (R) their scales: x = xq / xs */
-    int64_t xq_cols; /* width of the rows now in xq */
+    int8_t *xq;       /* (R, width) int8 activations */
+    float *xs;        /* (R) their scales: x = xq / xs */
+    int64_t xq_cols;  /* width of the rows now in xq */
     float *rope_freq; /* (n_rot/2) rotation frequency of each pair */
-    int32_t *yi;    /* (R, yi_width) int32 GEMM outputs of the matmuls of one region */
-    int8_t *hq;     /* (R, head blocks * Q8_BLOCK) LM-head activations, int8 blocks */
-    float *hd;      /* their block scales, grouped by 4 tokens (q8.h) */
+    int32_t *yi;      /* (R, yi_width) int32 GEMM outputs of the matmuls of one region */
+    int8_t *hq;       /* (R, head blocks * Q8_BLOCK) LM-head activations, int8 blocks */
+    float *hd;        /* their block scales, grouped by 4 tokens (q8.h) */
     size_t ws_size;
     struct tpool *pool;
     int nth;
@@ -160,7 +160,8 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct
     f->hd = calloc((size_t)q8_groups(max_rows) * hnb * Q8_TOKENS, sizeof(float));
     /* one region's matmuls may run through the LUT kernel together */
     const size_t region_rows = yw > W ? yw : W;
-    f->ws_size = (vlut_workspace_size(max_rows, (int64_t)W, (int64_t)region_rows) + 63) & ~(size_t)63;
+    f->ws_size =
+        (vlut_workspace_size(max_rows, (int64_t)W, (int64_t)region_rows) + 63) & ~(size_t)63;
     f->rope_freq = malloc((size_t)(hp->n_rot / 2 + 1) * sizeof(float));
     for (int32_t i = 0; f->rope_freq && i < hp->n_rot / 2; i++) {
         float freq = 1.0f / powf(hp->rope_base, (float)(2 * i) / (float)hp->n_rot);
@@ -223,10 +224,13 @@ void fwd_free(struct fwd *f)
 /* ---- building blocks (per row, fixed order) ---- */
 
 /* o = w * x / sqrt(mean(x^2) + eps), the sum in act.h's 16-lane order. */
-static void rmsnorm(const struct fwd *f, float *o, const float *x, const float *w, int32_t n, float eps)
+static void rmsnorm(const struct fwd *f, float *o, const float *x, const float *w, int32_t n,
+                    float eps)
 {
-    if (f->opt.reference) act_rmsnorm_ref(o, x, w, n, eps);
-    else kern_ops()->act_rmsnorm(o, x, w, n, eps);
+    if (f->opt.reference)
+        act_rmsnorm_ref(o, x, w, n, eps);
+    else
+        kern_ops()->act_rmsnorm(o, x, w, n, eps);
 }
 
 /* RoPE angles of one position: cs[2i], cs[2i+1] = cos, sin of pos * freq_i
@@ -344,8 +348,10 @@ static void matmul_part(const struct mm_task *t, int ith, int nth, int64_t *r0, 
     tpool_split_aligned(t->w->rows, 16, ith, nth, r0, r1);
     if (*r0 >= *r1) return;
     struct fwd_thread *th = &t->f->th[ith];
-    if (t->int8 && t->w->vl.lut && !t->f->opt.reference) matmul_vlut_rows(t, th, *r0, *r1);
-    else matmul_ref_rows(t, th, *r0, *r1);
+    if (t->int8 && t->w->vl.lut && !t->f->opt.reference)
+        matmul_vlut_rows(t, th, *r0, *r1);
+    else
+        matmul_ref_rows(t, th, *r0, *r1);
 }
 
 /* Up to three matmuls over the same input in one parallel region (q, k, v;
@@ -380,7 +386,8 @@ static void gated_act(const struct fwd *f, float *gate, const float *up, int32_t
  * with both layouts, on the kernel path, at a width that takes the LUT. */
 static bool shared_lut(const struct mm_region *reg)
 {
-    if (reg->n < 2 || reg->mm[0].f->opt.reference || vlut_lut_tokens(reg->mm[0].N) == 0) return false;
+    if (reg->n < 2 || reg->mm[0].f->opt.reference || vlut_lut_tokens(reg->mm[0].N) == 0)
+        return false;
     for (int i = 0; i < reg->n; i++)
         if (!reg->mm[i].int8 || !reg->mm[i].w->vl.lut || !reg->mm[i].w->vl.mad) return false;
     return true;
@@ -410,7 +417,8 @@ static void mm_region_worker(void *ctx, int ith, int nth)
                                     f->xs, w->scale, t->y, t->ldy);
         }
     } else {
-        for (int i = 0; i < reg->n; i++) matmul_part(&reg->mm[i], ith, nth, &r0, &r1);
+        for (int i = 0; i < reg->n; i++)
+            matmul_part(&reg->mm[i], ith, nth, &r0, &r1);
     }
     if (reg->gate_up && r0 < r1)
         gated_act(reg->mm[0].f, reg->mm[0].y, reg->mm[1].y, reg->mm[0].N, reg->mm[0].ldy, r0, r1);
@@ -425,8 +433,8 @@ static void matmuls(struct fwd *f, enum fwd_phase phase, const float *x, int32_t
     struct mm_region reg = {.n = n, .gate_up = gate_up};
     int32_t *yi = f->yi;
     for (int i = 0; i < n; i++) {
-        reg.mm[i] = (struct mm_task){f, w[i], x, ldx, N, ldy[i], y[i], yi,
-                                     int8 && quant_is_ternary(w[i]->type)};
+        reg.mm[i] = (struct mm_task){
+            f, w[i], x, ldx, N, ldy[i], y[i], yi, int8 && quant_is_ternary(w[i]->type)};
         if (reg.mm[i].int8 && f->xq_cols != w[i]->cols) {
             fprintf(stderr, "forward: int8 activations of width %lld for a %lld-column matrix\n",
                     (long long)f->xq_cols, (long long)w[i]->cols);
@@ -474,7 +482,7 @@ struct rows_task {
     const float *norm; /* PRENORM/SUBNORM/HEAD: norm weight (SUBNORM: may be NULL) */
     const float *src;  /* SUBNORM: rows to (norm and) quantize */
     int32_t ld_src, width;
-    bool quant;        /* quantize for the int8 matmuls that follow */
+    bool quant; /* quantize for the int8 matmuls that follow */
     struct kv_cache *kv;
     int32_t layer;
 };
@@ -498,7 +506,8 @@ static void rows_worker(void *ctx, int ith, int nth)
             break;
         case ROWS_PRENORM:
             if (t->add)
-                for (int32_t j = 0; j < E; j++) x[j] += t->add[(size_t)i * E + j];
+                for (int32_t j = 0; j < E; j++)
+                    x[j] += t->add[(size_t)i * E + j];
             rmsnorm(f, xb, x, t->norm, E, hp->rms_eps);
             if (t->quant) quantize_row(f, xb, (int32_t)i, E);
             break;
@@ -515,8 +524,10 @@ static void rows_worker(void *ctx, int ith, int nth)
             const struct fwd_row *r = &t->rows[i];
             float *cs = f->th[ith].rope_cs, *q = f->q + (size_t)i * QD, *k = f->k + (size_t)i * KVD;
             rope_angles(f, r->pos, cs);
-            for (int32_t h = 0; h < hp->n_head; h++) rope_head(q + h * hd, cs, hp);
-            for (int32_t h = 0; h < hp->n_head_kv; h++) rope_head(k + h * hd, cs, hp);
+            for (int32_t h = 0; h < hp->n_head; h++)
+                rope_head(q + h * hd, cs, hp);
+            for (int32_t h = 0; h < hp->n_head_kv; h++)
+                rope_head(k + h * hd, cs, hp);
             memcpy(kv_keys(t->kv, r->slot, t->layer) + (size_t)r->pos * KVD, k,
                    (size_t)KVD * sizeof(float));
             memcpy(kv_values(t->kv, r->slot, t->layer) + (size_t)r->pos * KVD,
@@ -526,7 +537,8 @@ static void rows_worker(void *ctx, int ith, int nth)
         case ROWS_HEAD: {
             const int32_t o = t->rows[i].logits;
             if (o < 0) break;
-            for (int32_t j = 0; j < E; j++) x[j] += t->add[(size_t)i * E + j];
+            for (int32_t j = 0; j < E; j++)
+                x[j] += t->add[(size_t)i * E + j];
             float *hb = f->xb + (size_t)o * W;
             rmsnorm(f, hb, x, t->norm, E, hp->rms_eps);
             if (t->quant) {
@@ -554,7 +566,8 @@ static void attend(struct fwd *f, float *scores, const struct kv_cache *kv, int3
     const float inv_sqrt = 1.0f / sqrtf((float)hd);
     const size_t h0 = (size_t)kvh * G;
     ops->attn_scores(q + h0 * hd, G, K, kvd, n, hd, inv_sqrt, scores, ld);
-    for (int32_t g = 0; g < G; g++) ops->act_softmax(scores + (size_t)g * ld, n);
+    for (int32_t g = 0; g < G; g++)
+        ops->act_softmax(scores + (size_t)g * ld, n);
     ops->attn_mix(scores, ld, G, V, kvd, n, hd, out + h0 * hd);
 }
 
@@ -595,7 +608,8 @@ static int check_rows(const struct fwd *f, const struct kv_cache *kv, const stru
     for (int32_t i = 0; i < n; i++) {
         const struct fwd_row *r = &rows[i];
         if (r->slot < 0 || r->slot >= kv->n_slots)
-            return lf_errf(err, err_len, LF_ERR_INVALID, "row %d: slot %d out of range", i, r->slot);
+            return lf_errf(err, err_len, LF_ERR_INVALID, "row %d: slot %d out of range", i,
+                           r->slot);
         if (r->pos < 0 || r->pos >= kv->n_ctx)
             return lf_errf(err, err_len, LF_ERR_RANGE, "row %d: position %d outside context %d", i,
                            r->pos, kv->n_ctx);
@@ -610,6 +624,22 @@ static int check_rows(const struct fwd *f, const struct kv_cache *kv, const stru
                            rows[i].logits, outs);
     *n_out = outs;
     return 0;
+}
+
+/* The input of wo / w_down: src (rows of `width`), or its sub-norm (bitnet
+ * architectures) in xb, quantized for the int8 matmul in the same region.
+ * Sets *ld to the returned rows' stride. */
+static const float *sub_norm(struct fwd *f, struct rows_task *rt, const float *norm,
+                             const float *src, int32_t width, bool i8, int32_t *ld)
+{
+    if (norm || i8) {
+        rt->kind = ROWS_SUBNORM, rt->norm = norm, rt->src = src, rt->ld_src = width;
+        rt->width = width;
+        f->xq_cols = width;
+        region(f, FWD_NORM, rows_worker, rt);
+    }
+    *ld = norm ? f->width : width;
+    return norm ? f->xb : src;
 }
 
 int fwd_run(struct fwd *f, struct kv_cache *kv, const struct fwd_row *rows, int32_t n_rows,
@@ -644,14 +674,8 @@ int fwd_run(struct fwd *f, struct kv_cache *kv, const struct fwd_row *rows, int3
         region(f, FWD_ROPE_KV, rows_worker, &rt);
         struct att_task at = {f, kv, il, rows, n_rows};
         region(f, FWD_ATTENTION, attention_worker, &at);
-        const float *att_in = l->attn_sub_norm ? f->xb : f->att;
-        const int32_t ld_att = l->attn_sub_norm ? W : QD;
-        if (l->attn_sub_norm || i8) {
-            rt.kind = ROWS_SUBNORM, rt.norm = l->attn_sub_norm, rt.src = f->att, rt.ld_src = QD,
-            rt.width = QD;
-            f->xq_cols = QD;
-            region(f, FWD_NORM, rows_worker, &rt);
-        }
+        int32_t ld_att;
+        const float *att_in = sub_norm(f, &rt, l->attn_sub_norm, f->att, QD, i8, &ld_att);
         matmul1(f, FWD_WO, &l->wo, att_in, ld_att, n_rows, f->out, E, i8);
 
         /* feed-forward */
@@ -662,14 +686,8 @@ int fwd_run(struct fwd *f, struct kv_cache *kv, const struct fwd_row *rows, int3
         float *const gu_y[3] = {f->hb, f->hb2, NULL};
         const int32_t gu_ld[3] = {F, F, 0};
         matmuls(f, FWD_GATE_UP, f->xb, W, n_rows, i8, 2, gu, gu_y, gu_ld, true);
-        const float *ffn_in = l->ffn_sub_norm ? f->xb : f->hb;
-        const int32_t ld_ffn = l->ffn_sub_norm ? W : F;
-        if (l->ffn_sub_norm || i8) {
-            rt.kind = ROWS_SUBNORM, rt.norm = l->ffn_sub_norm, rt.src = f->hb, rt.ld_src = F,
-            rt.width = F;
-            f->xq_cols = F;
-            region(f, FWD_NORM, rows_worker, &rt);
-        }
+        int32_t ld_ffn;
+        const float *ffn_in = sub_norm(f, &rt, l->ffn_sub_norm, f->hb, F, i8, &ld_ffn);
         matmul1(f, FWD_DOWN, &l->w_down, ffn_in, ld_ffn, n_rows, f->out, E, i8);
     }
 

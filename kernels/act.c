@@ -31,7 +31,8 @@ void act_dequant_ref(const int32_t *yi, int64_t ldi, int64_t N, int64_t r0, int6
                      const float *rs, const float *xs, float scale, float *y, int64_t ldy)
 {
     for (int64_t n = 0; n < N; n++)
-        for (int64_t r = r0; r < r1; r++) y[n * ldy + r] = (float)yi[n * ldi + r] * rs[r] / xs[n] * scale;
+        for (int64_t r = r0; r < r1; r++)
+            y[n * ldy + r] = (float)yi[n * ldi + r] * rs[r] / xs[n] * scale;
 }
 
 float act_expf(float x)
@@ -58,16 +59,20 @@ float act_expf(float x)
 /* The 16-lane tree of act.h over s[16]. */
 static float tree16(float s[16])
 {
-    for (int l = 0; l < 8; l++) s[l] = s[l] + s[l + 8];
-    for (int l = 0; l < 4; l++) s[l] = s[l] + s[l + 4];
-    for (int l = 0; l < 2; l++) s[l] = s[l] + s[l + 2];
+    for (int l = 0; l < 8; l++)
+        s[l] = s[l] + s[l + 8];
+    for (int l = 0; l < 4; l++)
+        s[l] = s[l] + s[l + 4];
+    for (int l = 0; l < 2; l++)
+        s[l] = s[l] + s[l + 2];
     return s[0] + s[1];
 }
 
 float act_sum16_ref(const float *x, int64_t n)
 {
     float s[16] = {0};
-    for (int64_t j = 0; j < n; j++) s[j % 16] = s[j % 16] + x[j];
+    for (int64_t j = 0; j < n; j++)
+        s[j % 16] = s[j % 16] + x[j];
     return tree16(s);
 }
 
@@ -79,19 +84,24 @@ void act_rmsnorm_ref(float *o, const float *x, const float *w, int64_t n, float 
         s[j % 16] = s[j % 16] + sq;
     }
     const float inv = 1.0f / sqrtf(tree16(s) / (float)n + eps);
-    for (int64_t j = 0; j < n; j++) o[j] = w[j] * (x[j] * inv);
+    for (int64_t j = 0; j < n; j++)
+        o[j] = w[j] * (x[j] * inv);
 }
 
 void act_softmax_ref(float *x, int64_t n)
 {
     float max = -INFINITY;
-    for (int64_t j = 0; j < n; j++) max = x[j] > max ? x[j] : max;
-    for (int64_t j = 0; j < n; j++) x[j] = act_expf(x[j] - max);
+    for (int64_t j = 0; j < n; j++)
+        max = x[j] > max ? x[j] : max;
+    for (int64_t j = 0; j < n; j++)
+        x[j] = act_expf(x[j] - max);
     const float inv = 1.0f / act_sum16_ref(x, n);
-    for (int64_t j = 0; j < n; j++) x[j] = x[j] * inv;
+    for (int64_t j = 0; j < n; j++)
+        x[j] = x[j] * inv;
 }
 
 void act_swiglu_ref(float *g, const float *u, int64_t n)
 {
-    for (int64_t j = 0; j < n; j++) g[j] = g[j] * (1.0f / (1.0f + act_expf(-g[j]))) * u[j];
+    for (int64_t j = 0; j < n; j++)
+        g[j] = g[j] * (1.0f / (1.0f + act_expf(-g[j]))) * u[j];
 }

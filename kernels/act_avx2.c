@@ -9,11 +9,13 @@ void act_quant_i8_avx2(const float *x, int64_t n, int8_t *q, float *xs)
     const __m256 sign = _mm256_set1_ps(-0.0f);
     __m256 m = _mm256_setzero_ps();
     int64_t j = 0;
-    for (; j + 8 <= n; j += 8) m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)), m);
+    for (; j + 8 <= n; j += 8)
+        m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)), m);
     float l[8];
     _mm256_storeu_ps(l, m);
     float amax = 0.0f;
-    for (int i = 0; i < 8; i++) amax = l[i] > amax ? l[i] : amax;
+    for (int i = 0; i < 8; i++)
+        amax = l[i] > amax ? l[i] : amax;
     for (; j < n; j++) {
         const float a = x[j] < 0 ? -x[j] : x[j];
         amax = a > amax ? a : amax;
@@ -25,7 +27,8 @@ void act_quant_i8_avx2(const float *x, int64_t n, int8_t *q, float *xs)
         v = _mm256_round_ps(_mm256_min_ps(_mm256_max_ps(v, lo), hi),
                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         const __m256i i32 = _mm256_cvtps_epi32(v);
-        const __m128i i16 = _mm_packs_epi32(_mm256_castsi256_si128(i32), _mm256_extracti128_si256(i32, 1));
+        const __m128i i16 =
+            _mm_packs_epi32(_mm256_castsi256_si128(i32), _mm256_extracti128_si256(i32, 1));
         _mm_storel_epi64((__m128i *)(q + j), _mm_packs_epi16(i16, i16));
     }
     for (; j < n; j++) {
@@ -48,9 +51,12 @@ void act_dequant_avx2(const int32_t *yi, int64_t ldi, int64_t N, int64_t r0, int
         int64_t r = r0;
         for (; r + 8 <= r1; r += 8) {
             const __m256 v = _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(in + r)));
-            _mm256_storeu_ps(out + r, _mm256_mul_ps(_mm256_div_ps(_mm256_mul_ps(v, _mm256_loadu_ps(rs + r)), vx), vscale));
+            _mm256_storeu_ps(
+                out + r, _mm256_mul_ps(_mm256_div_ps(_mm256_mul_ps(v, _mm256_loadu_ps(rs + r)), vx),
+                                       vscale));
         }
-        for (; r < r1; r++) out[r] = (float)in[r] * rs[r] / xs[n] * scale;
+        for (; r < r1; r++)
+            out[r] = (float)in[r] * rs[r] / xs[n] * scale;
     }
 }
 
@@ -59,7 +65,8 @@ static inline __m256 exp8(__m256 x)
 {
     x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(ACT_EXP_LO)), _mm256_set1_ps(ACT_EXP_HI));
     const __m256 magic = _mm256_set1_ps(ACT_ROUND_MAGIC);
-    const __m256 n = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(ACT_LOG2E)), magic), magic);
+    const __m256 n =
+        _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(ACT_LOG2E)), magic), magic);
     __m256 r = _mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(ACT_LN2_HI)));
     r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(ACT_LN2_LO)));
     __m256 p = _mm256_set1_ps(ACT_EXP_P0);
@@ -70,7 +77,8 @@ static inline __m256 exp8(__m256 x)
     p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(ACT_EXP_P5));
     p = _mm256_add_ps(_mm256_mul_ps(p, _mm256_mul_ps(r, r)), r);
     p = _mm256_add_ps(p, _mm256_set1_ps(1.0f));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    const __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
@@ -111,13 +119,16 @@ void act_rmsnorm_avx2(float *o, const float *x, const float *w, int64_t n, float
 void act_softmax_avx2(float *x, int64_t n)
 {
     float max = -INFINITY;
-    for (int64_t j = 0; j < n; j++) max = x[j] > max ? x[j] : max;
+    for (int64_t j = 0; j < n; j++)
+        max = x[j] > max ? x[j] : max;
     const __m256 vmax = _mm256_set1_ps(max);
     __m256 lo = _mm256_setzero_ps(), hi = lo;
     for (int64_t j = 0; j < n; j += 16) {
         const __m256i ka = mask8(n - j), kb = mask8(n - j - 8);
-        const __m256 ea = _mm256_and_ps(exp8(_mm256_sub_ps(_mm256_maskload_ps(x + j, ka), vmax)), _mm256_castsi256_ps(ka));
-        const __m256 eb = _mm256_and_ps(exp8(_mm256_sub_ps(_mm256_maskload_ps(x + j + 8, kb), vmax)), _mm256_castsi256_ps(kb));
+        const __m256 ea = _mm256_and_ps(exp8(_mm256_sub_ps(_mm256_maskload_ps(x + j, ka), vmax)),
+                                        _mm256_castsi256_ps(ka));
+        const __m256 eb = _mm256_and_ps(
+            exp8(_mm256_sub_ps(_mm256_maskload_ps(x + j + 8, kb), vmax)), _mm256_castsi256_ps(kb));
         _mm256_maskstore_ps(x + j, ka, ea);
         _mm256_maskstore_ps(x + j + 8, kb, eb);
         lo = _mm256_add_ps(lo, ea);
@@ -137,6 +148,7 @@ void act_swiglu_avx2(float *g, const float *u, int64_t n)
         const __m256i k = mask8(n - j);
         const __m256 v = _mm256_maskload_ps(g + j, k);
         const __m256 sig = _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_xor_ps(v, sign))));
-        _mm256_maskstore_ps(g + j, k, _mm256_mul_ps(_mm256_mul_ps(v, sig), _mm256_maskload_ps(u + j, k)));
+        _mm256_maskstore_ps(g + j, k,
+                            _mm256_mul_ps(_mm256_mul_ps(v, sig), _mm256_maskload_ps(u + j, k)));
     }
 }

@@ -33,7 +33,8 @@ void act_dequant_avx512(const int32_t *yi, int64_t ldi, int64_t N, int64_t r0, i
         float *out = y + n * ldy;
         const __m512 vx = _mm512_set1_ps(xs[n]);
         for (int64_t r = r0; r < r1; r += 16) {
-            const __mmask16 k = r1 - r >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (r1 - r)) - 1);
+            const __mmask16 k =
+                r1 - r >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (r1 - r)) - 1);
             const __m512 v = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(k, in + r));
             const __m512 p = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(k, rs + r));
             _mm512_mask_storeu_ps(out + r, k, _mm512_mul_ps(_mm512_div_ps(p, vx), vscale));
@@ -46,7 +47,8 @@ static inline __m512 exp16(__m512 x)
 {
     x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(ACT_EXP_LO)), _mm512_set1_ps(ACT_EXP_HI));
     const __m512 magic = _mm512_set1_ps(ACT_ROUND_MAGIC);
-    const __m512 n = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(ACT_LOG2E)), magic), magic);
+    const __m512 n =
+        _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(ACT_LOG2E)), magic), magic);
     __m512 r = _mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(ACT_LN2_HI)));
     r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(ACT_LN2_LO)));
     __m512 p = _mm512_set1_ps(ACT_EXP_P0);
@@ -57,7 +59,8 @@ static inline __m512 exp16(__m512 x)
     p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(ACT_EXP_P5));
     p = _mm512_add_ps(_mm512_mul_ps(p, _mm512_mul_ps(r, r)), r);
     p = _mm512_add_ps(p, _mm512_set1_ps(1.0f));
-    const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    const __m512i e =
+        _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
     return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
 }
 
@@ -94,12 +97,14 @@ void act_softmax_avx512(float *x, int64_t n)
 {
     __m512 m = _mm512_set1_ps(-INFINITY);
     for (int64_t j = 0; j < n; j += 16)
-        m = _mm512_max_ps(_mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail_mask(n - j), x + j), m);
+        m = _mm512_max_ps(_mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail_mask(n - j), x + j),
+                          m);
     const __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(m));
     __m512 s = _mm512_setzero_ps();
     for (int64_t j = 0; j < n; j += 16) {
         const __mmask16 k = tail_mask(n - j);
-        const __m512 e = _mm512_maskz_mov_ps(k, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), max)));
+        const __m512 e =
+            _mm512_maskz_mov_ps(k, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), max)));
         _mm512_mask_storeu_ps(x + j, k, e);
         s = _mm512_add_ps(s, e);
     }
@@ -117,6 +122,7 @@ void act_swiglu_avx512(float *g, const float *u, int64_t n)
         const __mmask16 k = tail_mask(n - j);
         const __m512 v = _mm512_maskz_loadu_ps(k, g + j);
         const __m512 sig = _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_xor_ps(v, sign))));
-        _mm512_mask_storeu_ps(g + j, k, _mm512_mul_ps(_mm512_mul_ps(v, sig), _mm512_maskz_loadu_ps(k, u + j)));
+        _mm512_mask_storeu_ps(
+            g + j, k, _mm512_mul_ps(_mm512_mul_ps(v, sig), _mm512_maskz_loadu_ps(k, u + j)));
     }
 }

@@ -29,19 +29,19 @@ static inline float dot(const float *a, const float *b, int32_t n)
 static inline __attribute__((always_inline)) void transpose8(__m256 a[8])
 {
     __m256 t[8], u[8];
-    #pragma GCC unroll 16
+#pragma GCC unroll 16
     for (int i = 0; i < 4; i++) {
         t[2 * i] = _mm256_unpacklo_ps(a[2 * i], a[2 * i + 1]);
         t[2 * i + 1] = _mm256_unpackhi_ps(a[2 * i], a[2 * i + 1]);
     }
-    #pragma GCC unroll 16
+#pragma GCC unroll 16
     for (int i = 0; i < 2; i++) {
         u[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
         u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
         u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
         u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
     }
-    #pragma GCC unroll 16
+#pragma GCC unroll 16
     for (int i = 0; i < 4; i++) {
         a[i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x20);
         a[4 + i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x31);
@@ -59,27 +59,32 @@ void attn_scores_avx2(const float *q, int32_t G, const float *K, int64_t stride,
                 const float *qg = q + (int64_t)g * hd;
                 __m256 acc[8];
 #pragma GCC unroll 8
-                for (int p = 0; p < 8; p++) acc[p] = _mm256_setzero_ps();
+                for (int p = 0; p < 8; p++)
+                    acc[p] = _mm256_setzero_ps();
                 for (int32_t i = 0; i < hd; i += 8) {
                     const __m256 qv = _mm256_loadu_ps(qg + i);
 #pragma GCC unroll 8
                     for (int p = 0; p < 8; p++)
-                        acc[p] = _mm256_add_ps(acc[p], _mm256_mul_ps(qv, _mm256_loadu_ps(K + (t0 + p) * stride + i)));
+                        acc[p] = _mm256_add_ps(
+                            acc[p], _mm256_mul_ps(qv, _mm256_loadu_ps(K + (t0 + p) * stride + i)));
                 }
                 /* acc[p] lane j = l_j of position t0+p; after the transpose
                  * acc[j] lane p = l_j of position t0+p */
                 transpose8(acc);
-                const __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])),
-                                               _mm256_add_ps(_mm256_add_ps(acc[4], acc[5]), _mm256_add_ps(acc[6], acc[7])));
+                const __m256 s = _mm256_add_ps(
+                    _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])),
+                    _mm256_add_ps(_mm256_add_ps(acc[4], acc[5]), _mm256_add_ps(acc[6], acc[7])));
                 _mm256_storeu_ps(scores + g * ld + t0, _mm256_mul_ps(s, vs));
             }
     for (int32_t g = 0; g < G; g++)
-        for (int32_t t = t0; t < n; t++) scores[g * ld + t] = dot(q + (int64_t)g * hd, K + t * stride, hd) * scale;
+        for (int32_t t = t0; t < n; t++)
+            scores[g * ld + t] = dot(q + (int64_t)g * hd, K + t * stride, hd) * scale;
 }
 
 /* One head's mix (the order of attn.c): 32 outputs at a time stay in four
  * registers across all positions. */
-static void mix_head(const float *w, const float *V, int64_t stride, int32_t n, int32_t hd, float *out)
+static void mix_head(const float *w, const float *V, int64_t stride, int32_t n, int32_t hd,
+                     float *out)
 {
     int32_t i = 0;
     for (; i + 32 <= hd; i += 32) {
@@ -100,7 +105,8 @@ static void mix_head(const float *w, const float *V, int64_t stride, int32_t n, 
     for (; i + 8 <= hd; i += 8) {
         __m256 o = _mm256_setzero_ps();
         for (int32_t t = 0; t < n; t++)
-            o = _mm256_add_ps(o, _mm256_mul_ps(_mm256_set1_ps(w[t]), _mm256_loadu_ps(V + t * stride + i)));
+            o = _mm256_add_ps(
+                o, _mm256_mul_ps(_mm256_set1_ps(w[t]), _mm256_loadu_ps(V + t * stride + i)));
         _mm256_storeu_ps(out + i, o);
     }
     for (; i < hd; i++) {
@@ -116,5 +122,6 @@ static void mix_head(const float *w, const float *V, int64_t stride, int32_t n, 
 void attn_mix_avx2(const float *w, int64_t ld, int32_t G, const float *V, int64_t stride, int32_t n,
                    int32_t hd, float *out)
 {
-    for (int32_t g = 0; g < G; g++) mix_head(w + g * ld, V, stride, n, hd, out + (int64_t)g * hd);
+    for (int32_t g = 0; g < G; g++)
+        mix_head(w + g * ld, V, stride, n, hd, out + (int64_t)g * hd);
 }

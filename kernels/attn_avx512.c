@@ -8,32 +8,36 @@
 
 /* Heads g0..g0+gn-1 (gn <= 4), output columns [i0, i0 + 16*nc) (nc <= 4):
  * 16 accumulators at most. gn and nc are constants after inlining. */
-static inline __attribute__((always_inline)) void mix_block(const float *w, int64_t ld, const int gn,
-                                                            const float *V, int64_t stride, int32_t n,
-                                                            int32_t i0, const int nc, float *out,
-                                                            int32_t hd)
+static inline __attribute__((always_inline)) void mix_block(const float *w, int64_t ld,
+                                                            const int gn, const float *V,
+                                                            int64_t stride, int32_t n, int32_t i0,
+                                                            const int nc, float *out, int32_t hd)
 {
     __m512 acc[4][4];
 #pragma GCC unroll 4
     for (int g = 0; g < gn; g++)
 #pragma GCC unroll 4
-        for (int c = 0; c < nc; c++) acc[g][c] = _mm512_setzero_ps();
+        for (int c = 0; c < nc; c++)
+            acc[g][c] = _mm512_setzero_ps();
     for (int32_t t = 0; t < n; t++) {
         const float *v = V + t * stride + i0;
         __m512 vv[4];
 #pragma GCC unroll 4
-        for (int c = 0; c < nc; c++) vv[c] = _mm512_loadu_ps(v + 16 * c);
+        for (int c = 0; c < nc; c++)
+            vv[c] = _mm512_loadu_ps(v + 16 * c);
 #pragma GCC unroll 4
         for (int g = 0; g < gn; g++) {
             const __m512 wt = _mm512_set1_ps(w[g * ld + t]);
 #pragma GCC unroll 4
-            for (int c = 0; c < nc; c++) acc[g][c] = _mm512_add_ps(acc[g][c], _mm512_mul_ps(wt, vv[c]));
+            for (int c = 0; c < nc; c++)
+                acc[g][c] = _mm512_add_ps(acc[g][c], _mm512_mul_ps(wt, vv[c]));
         }
     }
 #pragma GCC unroll 4
     for (int g = 0; g < gn; g++)
 #pragma GCC unroll 4
-        for (int c = 0; c < nc; c++) _mm512_storeu_ps(out + (int64_t)g * hd + i0 + 16 * c, acc[g][c]);
+        for (int c = 0; c < nc; c++)
+            _mm512_storeu_ps(out + (int64_t)g * hd + i0 + 16 * c, acc[g][c]);
 }
 
 void attn_mix_avx512(const float *w, int64_t ld, int32_t G, const float *V, int64_t stride,
@@ -51,9 +55,12 @@ void attn_mix_avx512(const float *w, int64_t ld, int32_t G, const float *V, int6
             const int32_t nc = (hd - i0) / 16 < 4 ? (hd - i0) / 16 : 4;
             switch ((gn - 1) * 4 + (nc - 1)) {
 #define MIX(GN, NC)                                                                                \
-    case (GN - 1) * 4 + (NC - 1): mix_block(wg, ld, GN, V, stride, n, i0, NC, og, hd); break;
-                MIX(1, 1) MIX(1, 2) MIX(1, 3) MIX(1, 4) MIX(2, 1) MIX(2, 2) MIX(2, 3) MIX(2, 4)
-                MIX(3, 1) MIX(3, 2) MIX(3, 3) MIX(3, 4) MIX(4, 1) MIX(4, 2) MIX(4, 3) MIX(4, 4)
+    case (GN - 1) * 4 + (NC - 1):                                                                  \
+        mix_block(wg, ld, GN, V, stride, n, i0, NC, og, hd);                                       \
+        break;
+                MIX(1, 1)
+                MIX(1, 2) MIX(1, 3) MIX(1, 4) MIX(2, 1) MIX(2, 2) MIX(2, 3) MIX(2, 4) MIX(3, 1)
+                    MIX(3, 2) MIX(3, 3) MIX(3, 4) MIX(4, 1) MIX(4, 2) MIX(4, 3) MIX(4, 4)
 #undef MIX
             }
         }

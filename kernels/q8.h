@@ -40,9 +40,9 @@
  * rows: scale 0, sum 0). */
 struct q8_matrix {
     int64_t rows, cols;
-    const int8_t *q;      /* rows x nb*Q8_BLOCK */
-    const float *d;       /* grouped: scales */
-    const int32_t *wsum;  /* grouped: sum of each block's values */
+    const int8_t *q;     /* rows x nb*Q8_BLOCK */
+    const float *d;      /* grouped: scales */
+    const int32_t *wsum; /* grouped: sum of each block's values */
 };
 
 int64_t q8_blocks(int64_t cols);
@@ -78,11 +78,12 @@ int q8_tile_tokens(int64_t N);
  * wd and wsum point at the first row's group (wd'[b][r] = wd[(r/4)*nb*4 +
  * b*4 + r%4]; the first row is a multiple of 4) and xd at the tokens' group,
  * offset by the first token's slot in it (all nt tokens in one group). */
-void q8_tile_ref(const int8_t *w, const float *wd, const int32_t *wsum, int64_t nr,
-                 const int8_t *x, const float *xd, int64_t nt, int64_t nb, float *y, int64_t ldy);
+void q8_tile_ref(const int8_t *w, const float *wd, const int32_t *wsum, int64_t nr, const int8_t *x,
+                 const float *xd, int64_t nt, int64_t nb, float *y, int64_t ldy);
 void q8_tile_avx2(const int8_t *w, const float *wd, const int32_t *wsum, int64_t nr,
                   const int8_t *x, const float *xd, int64_t nt, int64_t nb, float *y, int64_t ldy);
 void q8_tile_avx512(const int8_t *w, const float *wd, const int32_t *wsum, int64_t nr,
-                    const int8_t *x, const float *xd, int64_t nt, int64_t nb, float *y, int64_t ldy);
+                    const int8_t *x, const float *xd, int64_t nt, int64_t nb, float *y,
+                    int64_t ldy);
 
 #endif

@@ -36,11 +36,13 @@ void q8_tile_avx2(const int8_t *w, const float *wd, const int32_t *wsum, int64_t
     for (int64_t b = 0; b < nb; b++)
         for (int64_t r = 0; r < nr; r++)
             for (int64_t t = 0; t < nt; t++) {
-                const int32_t dot = block_dot(w + r * stride + b * Q8_BLOCK, x + t * stride + b * Q8_BLOCK);
+                const int32_t dot =
+                    block_dot(w + r * stride + b * Q8_BLOCK, x + t * stride + b * Q8_BLOCK);
                 const float scale = wd[(r / 4) * nb * 4 + b * 4 + r % 4] * xd[b * 4 + t];
                 const float p = (float)dot * scale;
                 sum[r][t] = sum[r][t] + p;
             }
     for (int64_t r = 0; r < nr; r++)
-        for (int64_t t = 0; t < nt; t++) y[t * ldy + r] = sum[r][t];
+        for (int64_t t = 0; t < nt; t++)
+            y[t * ldy + r] = sum[r][t];
 }

@@ -11,32 +11,10 @@
  * shuffles and adds instead of ~150), which leaves the tile's 16 block dots
  * in one vector, exact. The float epilogue then runs on that vector: lane by
  * lane the same multiplies and adds, in the same order, as the reference. */
+#include "kernels/avx512_util.h"
 #include "kernels/q8.h"
 
 #include <immintrin.h>
-
-/* Lane i of the result = the sum of the 16 int32 lanes of v[i]. */
-static inline __attribute__((always_inline)) __m512i hsum16(const __m512i v[16])
-{
-    __m512i t[8], u[4], w[2];
-    /* per 128-bit lane: [a0+a2, b0+b2, a1+a3, b1+b3] */
-    #pragma GCC unroll 16
-    for (int i = 0; i < 8; i++)
-        t[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
-                                _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
-    /* per 128-bit lane: the lane's partial sums of a, b, c, d */
-    #pragma GCC unroll 16
-    for (int i = 0; i < 4; i++)
-        u[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(t[2 * i], t[2 * i + 1]),
-                                _mm512_unpackhi_epi64(t[2 * i], t[2 * i + 1]));
-    /* add the 128-bit lanes pairwise, twice */
-    #pragma GCC unroll 16
-    for (int i = 0; i < 2; i++)
-        w[i] = _mm512_add_epi32(_mm512_shuffle_i32x4(u[2 * i], u[2 * i + 1], 0x88),
-                                _mm512_shuffle_i32x4(u[2 * i], u[2 * i + 1], 0xDD));
-    return _mm512_add_epi32(_mm512_shuffle_i32x4(w[0], w[1], 0x88),
-                            _mm512_shuffle_i32x4(w[0], w[1], 0xDD));
-}
 
 /* Lanes 0..R-1 (R = 4, 8 or 16) = the grouped values of rows 0..R-1 at
  * block b: one 128-bit load per group of 4 rows, for the groups that hold
@@ -45,9 +23,12 @@ static inline __m512i group_rows(const void *base, int64_t b, int64_t nb, const 
 {
     const int32_t *p = (const int32_t *)base + b * 4;
     __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p));
-    if (R >= 8 && nr > 4) v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + nb * 4)), 1);
-    if (R >= 16 && nr > 8) v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 2 * nb * 4)), 2);
-    if (R >= 16 && nr > 12) v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 3 * nb * 4)), 3);
+    if (R >= 8 && nr > 4)
+        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + nb * 4)), 1);
+    if (R >= 16 && nr > 8)
+        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 2 * nb * 4)), 2);
+    if (R >= 16 && nr > 12)
+        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 3 * nb * 4)), 3);
     return v;
 }
 
@@ -56,11 +37,9 @@ static inline __m512i group_rows(const void *base, int64_t b, int64_t nb, const 
  * which nr <= R rows and nt <= T tokens are real: lane i = row i / T, token
  * i % T. Absent rows and tokens are computed on row 0 / token 0 again (valid
  * memory, a few wasted products at the edge of a matrix) and not stored. */
-static inline __attribute__((always_inline)) void tile(const int8_t *w, const float *wd,
-                                                       const int32_t *wsum, const int R, int64_t nr,
-                                                       const int8_t *x, const float *xd,
-                                                       const int T, int64_t nt, int64_t nb,
-                                                       float *y, int64_t ldy)
+static inline __attribute__((always_inline)) void
+tile(const int8_t *w, const float *wd, const int32_t *wsum, const int R, int64_t nr,
+     const int8_t *x, const float *xd, const int T, int64_t nt, int64_t nb, float *y, int64_t ldy)
 {
     const int64_t stride = nb * Q8_BLOCK;
     const __m512i flip = _mm512_set1_epi8((char)0x80);
@@ -69,45 +48,56 @@ static inline __attribute__((always_inline)) void tile(const int8_t *w, const fl
     const __m512i tok_of = _mm512_and_si512(lane, _mm512_set1_epi32(T - 1));
     const int8_t *wr[16], *xt[4];
 #pragma GCC unroll 16
-    for (int r = 0; r < R; r++) wr[r] = w + (r < nr ? r : 0) * stride;
+    for (int r = 0; r < R; r++)
+        wr[r] = w + (r < nr ? r : 0) * stride;
 #pragma GCC unroll 4
-    for (int t = 0; t < T; t++) xt[t] = x + (t < nt ? t : 0) * stride;
+    for (int t = 0; t < T; t++)
+        xt[t] = x + (t < nt ? t : 0) * stride;
     __m512 sum = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         __m512i acc[16];
 #pragma GCC unroll 16
-        for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_si512();
+        for (int i = 0; i < 16; i++)
+            acc[i] = _mm512_setzero_si512();
 #pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
             const int64_t off = b * Q8_BLOCK + 64 * c;
             __m512i xv[4];
 #pragma GCC unroll 4
-            for (int t = 0; t < T; t++) xv[t] = _mm512_xor_si512(_mm512_loadu_si512(xt[t] + off), flip);
+            for (int t = 0; t < T; t++)
+                xv[t] = _mm512_xor_si512(_mm512_loadu_si512(xt[t] + off), flip);
 #pragma GCC unroll 16
             for (int r = 0; r < R; r++) {
                 const __m512i wv = _mm512_loadu_si512(wr[r] + off);
 #pragma GCC unroll 4
-                for (int t = 0; t < T; t++) acc[r * T + t] = _mm512_dpbusd_epi32(acc[r * T + t], xv[t], wv);
+                for (int t = 0; t < T; t++)
+                    acc[r * T + t] = _mm512_dpbusd_epi32(acc[r * T + t], xv[t], wv);
             }
         }
         /* dots = hsum - 128 * wsum[row]; then the reference's float steps */
         const __m512i ws = _mm512_permutexvar_epi32(row_of, group_rows(wsum, b, nb, R, nr));
         const __m512i dots = _mm512_sub_epi32(hsum16(acc), _mm512_slli_epi32(ws, 7));
-        const __m512 wdv = _mm512_permutexvar_ps(row_of, _mm512_castsi512_ps(group_rows(wd, b, nb, R, nr)));
-        const __m512 xdv = _mm512_permutexvar_ps(tok_of, _mm512_castps128_ps512(_mm_loadu_ps(xd + b * 4)));
+        const __m512 wdv =
+            _mm512_permutexvar_ps(row_of, _mm512_castsi512_ps(group_rows(wd, b, nb, R, nr)));
+        const __m512 xdv =
+            _mm512_permutexvar_ps(tok_of, _mm512_castps128_ps512(_mm_loadu_ps(xd + b * 4)));
         const __m512 p = _mm512_mul_ps(_mm512_cvtepi32_ps(dots), _mm512_mul_ps(wdv, xdv));
         sum = _mm512_add_ps(sum, p);
     }
     float s[16] __attribute__((aligned(64)));
     _mm512_store_ps(s, sum);
     for (int64_t r = 0; r < nr; r++)
-        for (int64_t t = 0; t < nt; t++) y[t * ldy + r] = s[r * T + t];
+        for (int64_t t = 0; t < nt; t++)
+            y[t * ldy + r] = s[r * T + t];
 }
 
 void q8_tile_avx512(const int8_t *w, const float *wd, const int32_t *wsum, int64_t nr,
                     const int8_t *x, const float *xd, int64_t nt, int64_t nb, float *y, int64_t ldy)
 {
-    if (nt > 2) tile(w, wd, wsum, 4, nr, x, xd, 4, nt, nb, y, ldy);
-    else if (nt == 2) tile(w, wd, wsum, 8, nr, x, xd, 2, nt, nb, y, ldy);
-    else tile(w, wd, wsum, 16, nr, x, xd, 1, nt, nb, y, ldy);
+    if (nt > 2)
+        tile(w, wd, wsum, 4, nr, x, xd, 4, nt, nb, y, ldy);
+    else if (nt == 2)
+        tile(w, wd, wsum, 8, nr, x, xd, 2, nt, nb, y, ldy);
+    else
+        tile(w, wd, wsum, 16, nr, x, xd, 1, nt, nb, y, ldy);
 }

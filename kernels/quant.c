@@ -50,8 +50,7 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "quant.c assumes a lit
  * program at once, in every build. */
 #define QUANT_REQUIRE(cond)                                                                        \
     do {                                                                                           \
-        if (!(cond))                                                                               \
-            quant_die(__func__, #cond);                                                            \
+        if (!(cond)) quant_die(__func__, #cond);                                                   \
     } while (0)
 
 static void quant_die(const char *func, const char *cond)
@@ -117,19 +116,16 @@ static bool names_equal_nocase(const char *a, const char *b)
     for (; *a && *b; a++, b++) {
         char ca = (*a >= 'a' && *a <= 'z') ? (char)(*a - 'a' + 'A') : *a;
         char cb = (*b >= 'a' && *b <= 'z') ? (char)(*b - 'a' + 'A') : *b;
-        if (ca != cb)
-            return false;
+        if (ca != cb) return false;
     }
     return *a == *b;
 }
 
 int quant_type_from_name(const char *name)
 {
-    if (!name)
-        return -1;
+    if (!name) return -1;
     for (int t = 0; t < QT_COUNT; t++)
-        if (names_equal_nocase(name, quant_types[t].name))
-            return t;
+        if (names_equal_nocase(name, quant_types[t].name)) return t;
     return -1;
 }
 
@@ -153,21 +149,18 @@ bool quant_is_ternary(enum quant_type t)
 /* a*b into *out for non-negative a, b; false if it would overflow. */
 static bool mul_u64(uint64_t a, uint64_t b, uint64_t *out)
 {
-    if (a != 0 && b > UINT64_MAX / a)
-        return false;
+    if (a != 0 && b > UINT64_MAX / a) return false;
     *out = a * b;
     return true;
 }
 
 uint64_t quant_row_bytes(enum quant_type t, int64_t cols)
 {
-    if (!type_valid(t) || cols <= 0)
-        return 0;
+    if (!type_valid(t) || cols <= 0) return 0;
     if (t == QT_I2_S) /* 2 bits a weight; a row must end on a byte */
         return cols % 4 == 0 ? (uint64_t)cols / 4 : 0;
     const struct quant_type_info *info = &quant_types[t];
-    if (cols % info->block_elems != 0)
-        return 0;
+    if (cols % info->block_elems != 0) return 0;
     uint64_t bytes;
     if (!mul_u64((uint64_t)(cols / info->block_elems), (uint64_t)info->block_bytes, &bytes))
         return 0;
@@ -176,19 +169,16 @@ uint64_t quant_row_bytes(enum quant_type t, int64_t cols)
 
 uint64_t quant_tensor_bytes(enum quant_type t, int64_t rows, int64_t cols)
 {
-    if (!type_valid(t) || rows <= 0 || cols <= 0)
-        return 0;
+    if (!type_valid(t) || rows <= 0 || cols <= 0) return 0;
     uint64_t bytes;
     if (t == QT_I2_S) {
         uint64_t n;
-        if (!mul_u64((uint64_t)rows, (uint64_t)cols, &n) || n % 128 != 0)
-            return 0;
+        if (!mul_u64((uint64_t)rows, (uint64_t)cols, &n) || n % 128 != 0) return 0;
         bytes = n / 4 + I2_S_TAIL_BYTES; /* n/4 < 2^62: no overflow */
         return bytes;
     }
     uint64_t row = quant_row_bytes(t, cols);
-    if (row == 0 || !mul_u64(row, (uint64_t)rows, &bytes))
-        return 0;
+    if (row == 0 || !mul_u64(row, (uint64_t)rows, &bytes)) return 0;
     return bytes;
 }
 
@@ -229,8 +219,7 @@ static uint32_t shift_round_even(uint32_t value, int shift)
     uint32_t kept = value >> shift;
     uint32_t rest = value & ((1u << shift) - 1);
     uint32_t half = 1u << (shift - 1);
-    if (rest > half || (rest == half && (kept & 1)))
-        kept++;
+    if (rest > half || (rest == half && (kept & 1))) kept++;
     return kept;
 }
 
@@ -244,15 +233,13 @@ uint16_t quant_f32_to_f16(float f)
     if (exp == 0xff) /* inf stays inf; NaN stays a (quiet) NaN */
         return (uint16_t)(sign | 0x7c00 | (man ? 0x200 | (man >> 13) : 0));
     int e = exp - 127; /* unbiased; float subnormals (exp 0) fall to zero below */
-    if (e > 15)
-        return sign | 0x7c00;
+    if (e > 15) return sign | 0x7c00;
     if (e >= -14) {
         /* Normal half: 10 mantissa bits. Rounding may carry into the exponent,
          * which is right: 0x3ff -> next binade, and 0x7bff -> 0x7c00 = inf. */
         uint32_t h = ((uint32_t)(e + 15) << 10) | (man >> 13);
         uint32_t rest = man & 0x1fff;
-        if (rest > 0x1000 || (rest == 0x1000 && (h & 1)))
-            h++;
+        if (rest > 0x1000 || (rest == 0x1000 && (h & 1))) h++;
         return (uint16_t)(sign | h);
     }
     if (e < -25) /* below half the smallest subnormal (2^-25): zero */
@@ -439,8 +426,8 @@ static const uint8_t *row_start(enum quant_type t, const void *data, int64_t col
     return (const uint8_t *)data + (uint64_t)r * quant_row_bytes(t, cols);
 }
 
-void quant_dequant_row(enum quant_type t, const void *data, int64_t rows, int64_t cols,
-                       int64_t r, float *dst)
+void quant_dequant_row(enum quant_type t, const void *data, int64_t rows, int64_t cols, int64_t r,
+                       float *dst)
 {
     QUANT_REQUIRE(type_valid(t) && data && dst);
     QUANT_REQUIRE(quant_tensor_bytes(t, rows, cols) != 0 && r >= 0 && r < rows);
@@ -520,8 +507,8 @@ int64_t quant_ternary_scale_group(enum quant_type t, int64_t cols)
     }
 }
 
-void quant_ternary_row(enum quant_type t, const void *data, int64_t rows, int64_t cols,
-                       int64_t r, int8_t *w, float *scales)
+void quant_ternary_row(enum quant_type t, const void *data, int64_t rows, int64_t cols, int64_t r,
+                       int8_t *w, float *scales)
 {
     QUANT_REQUIRE(quant_is_ternary(t) && data && w && scales);
     QUANT_REQUIRE(quant_tensor_bytes(t, rows, cols) != 0 && r >= 0 && r < rows);
@@ -553,8 +540,7 @@ void quant_ternary_row(enum quant_type t, const void *data, int64_t rows, int64_
 static bool codes_valid(const uint8_t *bytes, uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++)
-        if ((bytes[i] & (bytes[i] >> 1) & 0x55) != 0)
-            return false;
+        if ((bytes[i] & (bytes[i] >> 1) & 0x55) != 0) return false;
     return true;
 }
 
@@ -569,8 +555,7 @@ int quant_ternary_check(enum quant_type t, const void *data, int64_t rows, int64
         return 0;
     case QT_TQ2_0: /* the 64 code bytes of each block, not its f16 d */
         for (uint64_t k = 0; k < n / 256; k++)
-            if (!codes_valid(bytes + 66 * k + TQ2_0_QS, 64))
-                return LF_ERR_FORMAT;
+            if (!codes_valid(bytes + 66 * k + TQ2_0_QS, 64)) return LF_ERR_FORMAT;
         return 0;
     default: /* I2_S: all codes, then the tail */
         return codes_valid(bytes, n / 4) ? 0 : LF_ERR_FORMAT;
@@ -607,15 +592,12 @@ static float q4k_fit_subblock(const float *x, const float *w, uint8_t *L, float 
     float min = x[0], max = x[0];
     float sum_w = w[0], sum_x = w[0] * x[0];
     for (int i = 1; i < N; i++) {
-        if (x[i] < min)
-            min = x[i];
-        if (x[i] > max)
-            max = x[i];
+        if (x[i] < min) min = x[i];
+        if (x[i] > max) max = x[i];
         sum_w += w[i];
         sum_x += w[i] * x[i];
     }
-    if (min > 0)
-        min = 0;
+    if (min > 0) min = 0;
     if (max == min) {
         memset(L, 0, N);
         *the_min = -min;
@@ -643,8 +625,7 @@ static float q4k_fit_subblock(const float *x, const float *w, uint8_t *L, float 
             sum_xl += w[i] * l * x[i];
         }
         float det = sum_w * sum_l2 - sum_l * sum_l;
-        if (det <= 0)
-            continue;
+        if (det <= 0) continue;
         float this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
         float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
         if (this_min > 0) {
@@ -684,10 +665,8 @@ static void q4_k_quantize_block(const float *x, uint8_t *b)
         for (int l = 0; l < 32; l++)
             w[l] = av_x + fabsf(xs[l]);
         scales[j] = q4k_fit_subblock(xs, w, L + 32 * j, &mins[j]);
-        if (scales[j] > max_scale)
-            max_scale = scales[j];
-        if (mins[j] > max_min)
-            max_min = mins[j];
+        if (scales[j] > max_scale) max_scale = scales[j];
+        if (mins[j] > max_min) max_min = mins[j];
     }
 
     /* 6-bit sub-block scales and mins relative to the super-block's d, dmin. */
@@ -774,8 +753,7 @@ static float q6k_fit_subblock(const float *x, uint8_t *L)
     float best = scale * sumlx;
 
     for (int step = -9; step <= 9; step++) {
-        if (step == 0)
-            continue;
+        if (step == 0) continue;
         iscale = -(NMAX + 0.1f * step) / max;
         q6k_codes(x, iscale, l);
         sumlx = suml2 = 0;
@@ -940,8 +918,7 @@ int quant_pack_ternary(enum quant_type t, const int8_t *trits, float scale, int6
         return LF_ERR_INVALID;
     uint64_t n = (uint64_t)rows * (uint64_t)cols;
     for (uint64_t i = 0; i < n; i++)
-        if (trits[i] < -1 || trits[i] > 1)
-            return LF_ERR_INVALID;
+        if (trits[i] < -1 || trits[i] > 1) return LF_ERR_INVALID;
     struct trit_source src = {.trits = trits};
     pack_ternary_tensor(t, &src, scale, rows, cols, dst);
     return 0;
@@ -950,8 +927,7 @@ int quant_pack_ternary(enum quant_type t, const int8_t *trits, float scale, int6
 int quant_quantize(enum quant_type t, const float *src, int64_t rows, int64_t cols, void *dst)
 {
     QUANT_REQUIRE(src && dst);
-    if (quant_tensor_bytes(t, rows, cols) == 0)
-        return LF_ERR_INVALID;
+    if (quant_tensor_bytes(t, rows, cols) == 0) return LF_ERR_INVALID;
     uint64_t n = (uint64_t)rows * (uint64_t)cols;
     uint8_t *out = dst;
 
@@ -989,10 +965,8 @@ int quant_quantize(enum quant_type t, const float *src, int64_t rows, int64_t co
         for (uint64_t i = 0; i < n; i++)
             sum += fabs((double)src[i]);
         float s = (float)(sum / (double)n);
-        if (s == 0.0f)
-            s = 1e-8f;
-        if (!isfinite(s))
-            return LF_ERR_INVALID;
+        if (s == 0.0f) s = 1e-8f;
+        if (!isfinite(s)) return LF_ERR_INVALID;
         struct trit_source ts = {.x = src, .s = s};
         pack_ternary_tensor(t, &ts, s, rows, cols, dst);
         return 0;

@@ -65,15 +65,15 @@ uint64_t quant_tensor_bytes(enum quant_type t, int64_t rows, int64_t cols);
 uint64_t quant_row_bytes(enum quant_type t, int64_t cols);
 
 /* Dequantize row r of a rows x cols tensor at `data` into dst[cols]. */
-void quant_dequant_row(enum quant_type t, const void *data, int64_t rows, int64_t cols,
-                       int64_t r, float *dst);
+void quant_dequant_row(enum quant_type t, const void *data, int64_t rows, int64_t cols, int64_t r,
+                       float *dst);
 
 /* Ternary types only: row r as trits w[cols] in {-1,0,+1}, and the scales that
  * multiply them: one per quant_ternary_scale_group() weights (256 for
  * TQ1_0/TQ2_0, i.e. cols/256 scales; for I2_S the group is the whole row and
  * the one scale is the tensor scale). Value of weight j = w[j] * scales[j/group]. */
-void quant_ternary_row(enum quant_type t, const void *data, int64_t rows, int64_t cols,
-                       int64_t r, int8_t *w, float *scales);
+void quant_ternary_row(enum quant_type t, const void *data, int64_t rows, int64_t cols, int64_t r,
+                       int8_t *w, float *scales);
 int64_t quant_ternary_scale_group(enum quant_type t, int64_t cols);
 
 /* Untrusted-data check for a ternary tensor of quant_tensor_bytes(t, rows,

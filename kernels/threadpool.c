@@ -82,7 +82,7 @@ struct tpool {
     struct tpool_worker *workers; /* (n_threads) */
     int n_created;                /* pthreads started (workers 1..n_created) */
 
-    hwloc_topology_t topo; /* NULL if hwloc could not load the topology */
+    hwloc_topology_t topo;     /* NULL if hwloc could not load the topology */
     hwloc_obj_type_t pin_type; /* HWLOC_OBJ_CORE, or PU if hwloc shows no cores */
     int n_cores;               /* objects of pin_type, or the sysconf CPU count */
 
@@ -237,7 +237,7 @@ static void discover_topology(struct tpool *p, int *n_pus)
 
 /* Append to a buffer of cap bytes at *len; output that does not fit is cut. */
 __attribute__((format(printf, 4, 5))) static void append(char *buf, size_t cap, size_t *len,
-                                                          const char *fmt, ...)
+                                                         const char *fmt, ...)
 {
     if (*len + 1 >= cap) return;
     va_list ap;
@@ -425,8 +425,7 @@ void tpool_split(int64_t n, int ith, int nth, int64_t *begin, int64_t *end)
     tpool_split_aligned(n, 1, ith, nth, begin, end);
 }
 
-void tpool_split_aligned(int64_t n, int64_t align, int ith, int nth, int64_t *begin,
-                         int64_t *end)
+void tpool_split_aligned(int64_t n, int64_t align, int ith, int nth, int64_t *begin, int64_t *end)
 {
     /* Programmer errors, checked always (cheap next to any region's work). */
     if (n < 0 || align <= 0 || nth <= 0 || ith < 0 || ith >= nth) {

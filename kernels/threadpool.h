@@ -70,7 +70,6 @@ void tpool_split(int64_t n, int ith, int nth, int64_t *begin, int64_t *end);
 /* Like tpool_split, but every boundary except the final n is a multiple of
  * align (> 0): [0, n) is cut into ceil(n/align) blocks of align rows, split
  * as evenly as possible, and the last block is clipped to n. */
-void tpool_split_aligned(int64_t n, int64_t align, int ith, int nth, int64_t *begin,
-                         int64_t *end);
+void tpool_split_aligned(int64_t n, int64_t align, int ith, int nth, int64_t *begin, int64_t *end);
 
 #endif

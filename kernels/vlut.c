@@ -205,7 +205,8 @@ static size_t lut_ws_size(int64_t rows)
 static size_t mad_ws_size(int64_t N, int64_t K)
 {
     size_t xs = (size_t)vlut_mad_row_bytes(K) / VLUT_MAD_BLOCK_BYTES * VLUT_MAD_BLOCK;
-    return round64((size_t)N * xs) + round64((size_t)N * sizeof(int32_t)) + VLUT_MAD_SCRATCH_ROWS * xs;
+    return round64((size_t)N * xs) + round64((size_t)N * sizeof(int32_t)) +
+           VLUT_MAD_SCRATCH_ROWS * xs;
 }
 
 size_t vlut_workspace_size(int64_t N, int64_t K, int64_t rows)
@@ -252,10 +253,11 @@ void vlut_gemm_multi(const struct vlut_part *parts, int n_parts, const int8_t *x
     if (total == 0) return;
     const struct kern_ops *ops = kern_ops();
     const int64_t groups = vlut_lut_row_bytes(K);
-    int16_t *tables = ws;                                        /* [SUB][81][32] */
-    int16_t *xg = (int16_t *)((char *)ws + LUT_TABLES_BYTES);    /* [SUB*4][32] */
+    int16_t *tables = ws;                                                     /* [SUB][81][32] */
+    int16_t *xg = (int16_t *)((char *)ws + LUT_TABLES_BYTES);                 /* [SUB*4][32] */
     int32_t *acc = (int32_t *)((char *)ws + LUT_TABLES_BYTES + LUT_XG_BYTES); /* [total][32] */
-    int16_t *acc16 = (int16_t *)((char *)acc + round64((size_t)total * VLUT_LANES * sizeof(int32_t)));
+    int16_t *acc16 =
+        (int16_t *)((char *)acc + round64((size_t)total * VLUT_LANES * sizeof(int32_t)));
 
     for (int64_t n0 = 0; n0 < N; n0 += VLUT_LANES) {
         const int nt = N - n0 < VLUT_LANES ? (int)(N - n0) : VLUT_LANES;
@@ -276,8 +278,9 @@ void vlut_gemm_multi(const struct vlut_part *parts, int n_parts, const int8_t *x
                     const int64_t rows = q->m1 - q->m0;
                     /* rows m0..m1-1 of the K-tile, kt codes each, from code s0 */
                     if (rows)
-                        ops->vlut_lut_tile(q->w->lut + j0 * q->w->rows + q->m0 * kt + s0, kt, rows, sub,
-                                           tables, acc16 + at * VLUT_LANES, acc + at * VLUT_LANES, flags);
+                        ops->vlut_lut_tile(q->w->lut + j0 * q->w->rows + q->m0 * kt + s0, kt, rows,
+                                           sub, tables, acc16 + at * VLUT_LANES,
+                                           acc + at * VLUT_LANES, flags);
                     at += rows;
                 }
             }
@@ -349,7 +352,8 @@ void vlut_lut_gather_ref(const int8_t *x, int64_t K, int nt, int64_t k0, int kt,
 void vlut_lut_store_ref(const int32_t *acc, int64_t rows, int nt, int32_t *y, int64_t ldy)
 {
     for (int lane = 0; lane < nt; lane++)
-        for (int64_t r = 0; r < rows; r++) y[lane * ldy + r] = acc[r * VLUT_LANES + lane];
+        for (int64_t r = 0; r < rows; r++)
+            y[lane * ldy + r] = acc[r * VLUT_LANES + lane];
 }
 
 void vlut_lut_tables_ref(const int16_t *xg, int kt, int16_t *tables)
@@ -380,16 +384,20 @@ void vlut_lut_tile_ref(const uint8_t *codes, int64_t code_stride, int64_t rows, 
         int16_t *a16 = acc16 + r * VLUT_LANES;
         int32_t *a32 = acc32 + r * VLUT_LANES;
         int16_t part[VLUT_LANES];
-        for (int lane = 0; lane < VLUT_LANES; lane++) part[lane] = (flags & VLUT_LOAD16) ? a16[lane] : 0;
+        for (int lane = 0; lane < VLUT_LANES; lane++)
+            part[lane] = (flags & VLUT_LOAD16) ? a16[lane] : 0;
         for (int j = 0; j < kt; j++) {
             const int16_t *row = tables + (j * VLUT_CODES + cr[j]) * VLUT_LANES;
             for (int lane = 0; lane < VLUT_LANES; lane++)
                 part[lane] = (int16_t)(part[lane] + row[lane]); /* exact: see flush bound */
         }
         for (int lane = 0; lane < VLUT_LANES; lane++) {
-            if (!(flags & VLUT_FLUSH)) a16[lane] = part[lane];
-            else if (flags & VLUT_FIRST32) a32[lane] = part[lane];
-            else a32[lane] += part[lane];
+            if (!(flags & VLUT_FLUSH))
+                a16[lane] = part[lane];
+            else if (flags & VLUT_FIRST32)
+                a32[lane] = part[lane];
+            else
+                a32[lane] += part[lane];
         }
     }
 }

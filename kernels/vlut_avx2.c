@@ -50,11 +50,9 @@ void vlut_lut_tables_avx2(const int16_t *xg, int kt, int16_t *tables)
 /* One sub-tile over all rows; kt is a compile-time constant for full
  * sub-tiles (see vlut_avx512.c). A table row is two ymm: lanes 0..15 and
  * 16..31, each with two int16 chains. */
-static inline __attribute__((always_inline)) void lut_tile(const uint8_t *codes,
-                                                           int64_t code_stride, int64_t rows,
-                                                           const int kt, const int16_t *tables,
-                                                           int16_t *acc16, int32_t *acc32,
-                                                           int flags)
+static inline __attribute__((always_inline)) void
+lut_tile(const uint8_t *codes, int64_t code_stride, int64_t rows, const int kt,
+         const int16_t *tables, int16_t *acc16, int32_t *acc32, int flags)
 {
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *cr = codes + r * code_stride;
@@ -66,7 +64,8 @@ static inline __attribute__((always_inline)) void lut_tile(const uint8_t *codes,
         }
 #pragma GCC unroll 8
         for (int j = 0; j < kt; j++) {
-            const int16_t *t = tables + (int64_t)j * VLUT_CODES * VLUT_LANES + (int64_t)cr[j] * VLUT_LANES;
+            const int16_t *t =
+                tables + (int64_t)j * VLUT_CODES * VLUT_LANES + (int64_t)cr[j] * VLUT_LANES;
             if (j & 1) {
                 s2 = _mm256_add_epi16(s2, _mm256_load_si256((const __m256i *)t));
                 s3 = _mm256_add_epi16(s3, _mm256_load_si256((const __m256i *)(t + 16)));

@@ -7,6 +7,7 @@
  * layouts and the overflow bounds are explained at the top of vlut.c; the
  * contracts are in vlut.h.
  */
+#include "kernels/avx512_util.h"
 #include "kernels/vlut.h"
 
 #include <immintrin.h>
@@ -64,22 +65,29 @@ static inline __m512i byte_of(__m512i v, int i)
 
 void vlut_lut_gather_avx512(const int8_t *x, int64_t K, int nt, int64_t k0, int kt, int16_t *xg)
 {
-    const __m512i lane_off = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                                _mm512_set1_epi32((int)K));
+    const __m512i lane_off =
+        _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                           _mm512_set1_epi32((int)K));
     const __m512i half_off = _mm512_add_epi32(lane_off, _mm512_set1_epi32((int)(16 * K)));
     const __mmask16 m_lo = nt >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nt) - 1);
-    const __mmask16 m_hi = nt >= 32 ? (__mmask16)0xffff : nt <= 16 ? 0 : (__mmask16)((1u << (nt - 16)) - 1);
+    const __mmask16 m_hi = nt >= 32   ? (__mmask16)0xffff
+                           : nt <= 16 ? 0
+                                      : (__mmask16)((1u << (nt - 16)) - 1);
     int j = 0;
     /* Whole groups inside the row: one 4-byte gather per token gives its 4
      * activations of the group (lanes 0-15, then 16-31). */
     for (; j < kt && k0 + 4 * j + 4 <= K; j++) {
         const int8_t *base = x + k0 + 4 * j;
-        const __m512i g0 = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m_lo, lane_off, base, 1);
-        const __m512i g1 = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m_hi, half_off, base, 1);
+        const __m512i g0 =
+            _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m_lo, lane_off, base, 1);
+        const __m512i g1 =
+            _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m_hi, half_off, base, 1);
         int16_t *dst = xg + 4 * j * VLUT_LANES;
         for (int i = 0; i < 4; i++) {
-            const __m256i lo = _mm512_cvtepi32_epi16(byte_of(g0, i)), hi = _mm512_cvtepi32_epi16(byte_of(g1, i));
-            _mm512_store_si512(dst + i * VLUT_LANES, _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
+            const __m256i lo = _mm512_cvtepi32_epi16(byte_of(g0, i)),
+                          hi = _mm512_cvtepi32_epi16(byte_of(g1, i));
+            _mm512_store_si512(dst + i * VLUT_LANES,
+                               _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
         }
     }
     /* A group reaching past K (the row's last one) and the padding groups. */
@@ -92,20 +100,20 @@ void vlut_lut_gather_avx512(const int8_t *x, int64_t K, int nt, int64_t k0, int 
 static inline __attribute__((always_inline)) void transpose16(__m512i v[16])
 {
     __m512i t[16], u[16];
-    #pragma GCC unroll 16
+#pragma GCC unroll 16
     for (int i = 0; i < 8; i++) {
         t[2 * i] = _mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]);
         t[2 * i + 1] = _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]);
     }
-    /* u[4g + e], 128-bit lane L: element 4L+e of rows 4g..4g+3 */
-    #pragma GCC unroll 16
+/* u[4g + e], 128-bit lane L: element 4L+e of rows 4g..4g+3 */
+#pragma GCC unroll 16
     for (int g = 0; g < 4; g++) {
         u[4 * g + 0] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
         u[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
         u[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
         u[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
     }
-    #pragma GCC unroll 16
+#pragma GCC unroll 16
     for (int e = 0; e < 4; e++) {
         const __m512i p = _mm512_shuffle_i32x4(u[e], u[4 + e], 0x44);
         const __m512i q = _mm512_shuffle_i32x4(u[e], u[4 + e], 0xEE);
@@ -127,9 +135,11 @@ void vlut_lut_store_avx512(const int32_t *acc, int64_t rows, int nt, int32_t *y,
             const __mmask16 k = nr == 16 ? (__mmask16)0xffff : (__mmask16)((1u << nr) - 1);
             __m512i v[16];
             for (int i = 0; i < 16; i++)
-                v[i] = i < nr ? _mm512_load_si512(acc + (r0 + i) * VLUT_LANES + 16 * h) : _mm512_setzero_si512();
+                v[i] = i < nr ? _mm512_load_si512(acc + (r0 + i) * VLUT_LANES + 16 * h)
+                              : _mm512_setzero_si512();
             transpose16(v);
-            for (int l = 0; l < lanes; l++) _mm512_mask_storeu_epi32(y + (16 * h + l) * ldy + r0, k, v[l]);
+            for (int l = 0; l < lanes; l++)
+                _mm512_mask_storeu_epi32(y + (16 * h + l) * ldy + r0, k, v[l]);
         }
     }
 }
@@ -138,15 +148,14 @@ void vlut_lut_store_avx512(const int32_t *acc, int64_t rows, int nt, int32_t *y,
  * sub-tiles): a row's kt code bytes come in as one 64-bit load and are
  * taken apart by shifts, so each lookup is one vpaddw with a memory
  * operand into one of two int16 chains. */
-static inline __attribute__((always_inline)) void lut_tile(const uint8_t *codes,
-                                                           int64_t code_stride, int64_t rows,
-                                                           const int kt, const int16_t *tables,
-                                                           int16_t *acc16, int32_t *acc32,
-                                                           int flags)
+static inline __attribute__((always_inline)) void
+lut_tile(const uint8_t *codes, int64_t code_stride, int64_t rows, const int kt,
+         const int16_t *tables, int16_t *acc16, int32_t *acc32, int flags)
 {
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *cr = codes + r * code_stride;
-        __m512i s0 = (flags & VLUT_LOAD16) ? _mm512_load_si512(acc16 + r * VLUT_LANES) : _mm512_setzero_si512();
+        __m512i s0 = (flags & VLUT_LOAD16) ? _mm512_load_si512(acc16 + r * VLUT_LANES)
+                                           : _mm512_setzero_si512();
         __m512i s1 = _mm512_setzero_si512();
         uint64_t w8 = 0;
         if (kt == VLUT_SUB) memcpy(&w8, cr, 8);
@@ -155,9 +164,12 @@ static inline __attribute__((always_inline)) void lut_tile(const uint8_t *codes,
             const int code = kt == VLUT_SUB ? (int)((w8 >> (8 * j)) & 0xff) : cr[j];
             /* group base + code offset: with j constant the base is the
              * load's displacement */
-            const __m512i t = _mm512_load_si512(tables + (int64_t)j * VLUT_CODES * VLUT_LANES + (int64_t)code * VLUT_LANES);
-            if (j & 1) s1 = _mm512_add_epi16(s1, t);
-            else s0 = _mm512_add_epi16(s0, t);
+            const __m512i t = _mm512_load_si512(tables + (int64_t)j * VLUT_CODES * VLUT_LANES +
+                                                (int64_t)code * VLUT_LANES);
+            if (j & 1)
+                s1 = _mm512_add_epi16(s1, t);
+            else
+                s0 = _mm512_add_epi16(s0, t);
         }
         const __m512i sum = _mm512_add_epi16(s0, s1);
         if (!(flags & VLUT_FLUSH)) {
@@ -227,27 +239,6 @@ static inline __attribute__((always_inline)) void mad_row_block(const uint8_t *c
     }
 }
 
-/* Lane i of the result = the sum of the 16 int32 lanes of v[i] (transpose
- * and add, as in q8_avx512.c). */
-static inline __attribute__((always_inline)) __m512i hsum16(const __m512i v[16])
-{
-    __m512i t[8], u[4], w[2];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++)
-        t[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
-                                _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; i++)
-        u[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(t[2 * i], t[2 * i + 1]),
-                                _mm512_unpackhi_epi64(t[2 * i], t[2 * i + 1]));
-#pragma GCC unroll 2
-    for (int i = 0; i < 2; i++)
-        w[i] = _mm512_add_epi32(_mm512_shuffle_i32x4(u[2 * i], u[2 * i + 1], 0x88),
-                                _mm512_shuffle_i32x4(u[2 * i], u[2 * i + 1], 0xDD));
-    return _mm512_add_epi32(_mm512_shuffle_i32x4(w[0], w[1], 0x88),
-                            _mm512_shuffle_i32x4(w[0], w[1], 0xDD));
-}
-
 /* Wide batches: 4 rows at a time are unpacked once into bytes u = w + 1 in
  * natural weight order (scratch), then every group of 4 tokens runs a 4 x 4
  * tile over them - each 64-byte chunk of a row feeds 4 tokens and each chunk
@@ -267,38 +258,47 @@ static void mad_tiled(const uint8_t *codes, int64_t code_stride, int64_t nblocks
             uint8_t *u = ub + r * K;
             for (int64_t b = 0; b < nblocks; b++) {
                 const __m512i v = _mm512_loadu_si512(cr + b * VLUT_MAD_BLOCK_BYTES);
-                _mm512_store_si512(u + b * VLUT_MAD_BLOCK, _mm512_and_si512(_mm512_srli_epi16(v, 6), mask));
-                _mm512_store_si512(u + b * VLUT_MAD_BLOCK + 64, _mm512_and_si512(_mm512_srli_epi16(v, 4), mask));
-                _mm512_store_si512(u + b * VLUT_MAD_BLOCK + 128, _mm512_and_si512(_mm512_srli_epi16(v, 2), mask));
+                _mm512_store_si512(u + b * VLUT_MAD_BLOCK,
+                                   _mm512_and_si512(_mm512_srli_epi16(v, 6), mask));
+                _mm512_store_si512(u + b * VLUT_MAD_BLOCK + 64,
+                                   _mm512_and_si512(_mm512_srli_epi16(v, 4), mask));
+                _mm512_store_si512(u + b * VLUT_MAD_BLOCK + 128,
+                                   _mm512_and_si512(_mm512_srli_epi16(v, 2), mask));
                 _mm512_store_si512(u + b * VLUT_MAD_BLOCK + 192, _mm512_and_si512(v, mask));
             }
         }
         const uint8_t *ur[4];
 #pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) ur[r] = ub + (r < nr ? r : 0) * K;
+        for (int r = 0; r < 4; r++)
+            ur[r] = ub + (r < nr ? r : 0) * K;
         for (int64_t t0 = 0; t0 < n; t0 += 4) {
             const int64_t nt = n - t0 < 4 ? n - t0 : 4;
             const int8_t *xt[4];
 #pragma GCC unroll 4
-            for (int t = 0; t < 4; t++) xt[t] = xpad + (t0 + (t < nt ? t : 0)) * x_stride;
+            for (int t = 0; t < 4; t++)
+                xt[t] = xpad + (t0 + (t < nt ? t : 0)) * x_stride;
             __m512i acc[16];
 #pragma GCC unroll 16
-            for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_si512();
+            for (int i = 0; i < 16; i++)
+                acc[i] = _mm512_setzero_si512();
             for (int64_t k = 0; k < K; k += 64) {
                 __m512i uv[4];
 #pragma GCC unroll 4
-                for (int r = 0; r < 4; r++) uv[r] = _mm512_load_si512(ur[r] + k);
+                for (int r = 0; r < 4; r++)
+                    uv[r] = _mm512_load_si512(ur[r] + k);
 #pragma GCC unroll 4
                 for (int t = 0; t < 4; t++) {
                     const __m512i xv = _mm512_load_si512(xt[t] + k);
 #pragma GCC unroll 4
-                    for (int r = 0; r < 4; r++) acc[r * 4 + t] = _mm512_dpbusd_epi32(acc[r * 4 + t], uv[r], xv);
+                    for (int r = 0; r < 4; r++)
+                        acc[r * 4 + t] = _mm512_dpbusd_epi32(acc[r * 4 + t], uv[r], xv);
                 }
             }
             int32_t s[16] __attribute__((aligned(64)));
             _mm512_store_si512(s, hsum16(acc));
             for (int64_t r = 0; r < nr; r++)
-                for (int64_t t = 0; t < nt; t++) y[(t0 + t) * y_stride + r0 + r] = s[r * 4 + t] - xsum[t0 + t];
+                for (int64_t t = 0; t < nt; t++)
+                    y[(t0 + t) * y_stride + r0 + r] = s[r * 4 + t] - xsum[t0 + t];
         }
     }
 }
@@ -318,7 +318,8 @@ void vlut_mad_rows_avx512(const uint8_t *codes, int64_t code_stride, int64_t nbl
         /* Narrow batches stream the weights from memory: ask for the row 4
          * ahead now (the hardware prefetcher alone stays too close). */
         if (r + 4 < rows)
-            for (int64_t b = 0; b < code_stride; b += 64) _mm_prefetch((const char *)(cr + 4 * code_stride + b), _MM_HINT_T0);
+            for (int64_t b = 0; b < code_stride; b += 64)
+                _mm_prefetch((const char *)(cr + 4 * code_stride + b), _MM_HINT_T0);
         for (int64_t t0 = 0; t0 < n; t0 += 4) {
             const int8_t *x0 = xpad + t0 * x_stride;
             int32_t *yt = y + t0 * y_stride + r;

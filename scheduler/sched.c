@@ -42,10 +42,10 @@ struct sched {
     int32_t n_vocab;
     struct kv_cache *kv;
     struct fwd *fwd;
-    float *logits;             /* (n_slots, n_vocab) */
-    struct fwd_row *rows;      /* (max_rows) */
-    struct sched_row *info;    /* (max_rows) */
-    struct req **sampled;      /* (n_slots) request of each logits row */
+    float *logits;          /* (n_slots, n_vocab) */
+    struct fwd_row *rows;   /* (max_rows) */
+    struct sched_row *info; /* (max_rows) */
+    struct req **sampled;   /* (n_slots) request of each logits row */
     int32_t max_rows;
 
     /* submit queue (FCFS ring), guarded by qmu */
@@ -77,9 +77,12 @@ struct sched {
 
 struct sched_config sched_config_default(void)
 {
-    return (struct sched_config){
-        .n_slots = 4, .n_ctx = 2048, .batch_tokens = 256, .prefill_cap = 64, .max_queue = 256,
-        .n_threads = 1};
+    return (struct sched_config){.n_slots = 4,
+                                 .n_ctx = 2048,
+                                 .batch_tokens = 256,
+                                 .prefill_cap = 64,
+                                 .max_queue = 256,
+                                 .n_threads = 1};
 }
 
 static double mono_now(void)
@@ -140,7 +143,8 @@ int sched_new(const struct model *m, const struct sched_config *cfg, struct sche
         rc = lf_errf(err, err_len, LF_ERR_NOMEM, "out of memory for the scheduler");
         goto fail;
     }
-    for (int32_t i = 0; i < c.n_slots; i++) s->free_slots[i] = c.n_slots - 1 - i;
+    for (int32_t i = 0; i < c.n_slots; i++)
+        s->free_slots[i] = c.n_slots - 1 - i;
     s->n_free = c.n_slots;
     pthread_mutex_init(&s->qmu, NULL);
     pthread_cond_init(&s->qcv, NULL);
@@ -445,7 +449,8 @@ int sched_step(struct sched *s)
     if (rc) {
         /* Cannot happen with rows built here; fail the requests, keep going. */
         lf_log(LF_LOG_ERROR, "forward pass failed: %s", err);
-        for (int32_t i = 0; i < s->n_live; i++) finish(s, s->live[i], REQ_FINISH_CANCELLED);
+        for (int32_t i = 0; i < s->n_live; i++)
+            finish(s, s->live[i], REQ_FINISH_CANCELLED);
         evict(s);
         return rc;
     }
@@ -473,7 +478,8 @@ int sched_step(struct sched *s)
     atomic_fetch_add(&s->st_decode, (uint64_t)n_decode);
     atomic_fetch_add(&s->st_prefill, (uint64_t)(n_rows - n_decode));
     int b = 0;
-    while (b < SCHED_BATCH_BUCKETS - 1 && n_rows > (1 << b)) b++;
+    while (b < SCHED_BATCH_BUCKETS - 1 && n_rows > (1 << b))
+        b++;
     atomic_fetch_add(&s->st_hist[b], 1);
     evict(s);
     return 1;
@@ -520,7 +526,8 @@ void sched_stop(struct sched *s, int grace_ms)
     pthread_mutex_unlock(&s->qmu);
     if (s->started) {
         const double deadline = mono_now() + grace_ms / 1000.0;
-        while (mono_now() < deadline && atomic_load(&s->st_running) + atomic_load(&s->st_queue) > 0) {
+        while (mono_now() < deadline &&
+               atomic_load(&s->st_running) + atomic_load(&s->st_queue) > 0) {
             struct timespec ts = {0, 5000000L};
             nanosleep(&ts, NULL);
         }
@@ -534,7 +541,8 @@ void sched_stop(struct sched *s, int grace_ms)
         pthread_join(s->thread, NULL);
         s->started = false;
     } else {
-        while (s->n_live || s->q_len) sched_step(s);
+        while (s->n_live || s->q_len)
+            sched_step(s);
     }
 }
 
@@ -562,7 +570,8 @@ void sched_get_stats(const struct sched *s, struct sched_stats *o)
     o->finish_stop = atomic_load(&m->st_stop);
     o->finish_length = atomic_load(&m->st_length);
     o->finish_context = atomic_load(&m->st_context);
-    for (int i = 0; i < SCHED_BATCH_BUCKETS; i++) o->batch_hist[i] = atomic_load(&m->st_hist[i]);
+    for (int i = 0; i < SCHED_BATCH_BUCKETS; i++)
+        o->batch_hist[i] = atomic_load(&m->st_hist[i]);
     o->queue_depth = atomic_load(&m->st_queue);
     o->running = atomic_load(&m->st_running);
     o->slots_in_use = o->running;

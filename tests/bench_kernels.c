@@ -196,9 +196,10 @@ int main(int argc, char **argv)
         }
     printf("machine: %s, %ld cores; best ISA %s; median of %d runs\n", model,
            sysconf(_SC_NPROCESSORS_ONLN), kern_isa_name(best), reps);
-    for (int tc = 0; tc < n_tc; tc++) printf("threads: %s\n", tpool_binding(pools[tc]));
-    printf("VLUT_KT=%d groups, VLUT_SUB=%d, VLUT_LANES=%d, crossover on %s: %d\n", VLUT_KT, VLUT_SUB,
-           VLUT_LANES, kern_isa_name(best), kern_ops()->vlut_crossover);
+    for (int tc = 0; tc < n_tc; tc++)
+        printf("threads: %s\n", tpool_binding(pools[tc]));
+    printf("VLUT_KT=%d groups, VLUT_SUB=%d, VLUT_LANES=%d, crossover on %s: %d\n", VLUT_KT,
+           VLUT_SUB, VLUT_LANES, kern_isa_name(best), kern_ops()->vlut_crossover);
 
     struct result *results = calloc(N_SHAPES * N_WIDTHS * KERN_ISA_COUNT * 2 * 2, sizeof *results);
     int n_results = 0;
@@ -242,14 +243,19 @@ int main(int argc, char **argv)
                     for (int tc = 0; tc < n_tc; tc++) {
                         if (isa == KERN_ISA_REF && thread_list[tc] > 1) continue;
                         struct result *res = &results[n_results++];
-                        *res = (struct result){.shape = si, .N = N, .threads = thread_list[tc],
-                                               .isa = (enum kern_isa)isa, .kernel = (enum kernel)k};
+                        *res = (struct result){.shape = si,
+                                               .N = N,
+                                               .threads = thread_list[tc],
+                                               .isa = (enum kern_isa)isa,
+                                               .kernel = (enum kernel)k};
                         time_kernel(pools[tc], &wts, x, y, ws, ws_size, reps, times, res);
-                        printf("%-20s N=%-4lld %dT %-6s %-3s %9.2f GMAC/s %12.0f ns/token  (best run "
-                               "%.2f GMAC/s)\n",
-                               s->name, (long long)N, thread_list[tc], kern_isa_name((enum kern_isa)isa),
-                               kernel_name[k], gmacs(res), res->median_s * 1e9 / (double)N,
-                               gmacs(res) * res->median_s / res->min_s);
+                        printf(
+                            "%-20s N=%-4lld %dT %-6s %-3s %9.2f GMAC/s %12.0f ns/token  (best run "
+                            "%.2f GMAC/s)\n",
+                            s->name, (long long)N, thread_list[tc],
+                            kern_isa_name((enum kern_isa)isa), kernel_name[k], gmacs(res),
+                            res->median_s * 1e9 / (double)N,
+                            gmacs(res) * res->median_s / res->min_s);
                         fflush(stdout);
                     }
             }
@@ -259,8 +265,10 @@ int main(int argc, char **argv)
             kern_set_isa(best, err, sizeof err);
             printf("crossover sweep %s on %s:\n", s->name, kern_isa_name(best));
             for (int64_t N = 8; N <= 40; N += 2) {
-                struct result l = {.shape = si, .N = N, .threads = thread_list[0], .isa = best, .kernel = K_LUT};
-                struct result m = {.shape = si, .N = N, .threads = thread_list[0], .isa = best, .kernel = K_MAD};
+                struct result l = {
+                    .shape = si, .N = N, .threads = thread_list[0], .isa = best, .kernel = K_LUT};
+                struct result m = {
+                    .shape = si, .N = N, .threads = thread_list[0], .isa = best, .kernel = K_MAD};
                 time_kernel(pools[0], &wts, x, y, ws, ws_size, reps, times, &l);
                 time_kernel(pools[0], &wts, x, y, ws, ws_size, reps, times, &m);
                 printf("  N=%-3lld lut %7.2f  mad %7.2f GMAC/s (medians)  %s\n", (long long)N,
@@ -284,13 +292,15 @@ int main(int argc, char **argv)
         const int T = thread_list[tc];
         printf("\nGMAC/s, %d thread%s\n%-20s %5s", T, T > 1 ? "s" : "", "shape", "N");
         for (int isa = 0; isa < KERN_ISA_COUNT; isa++)
-            for (int k = 0; k < 2; k++) printf(" %7s-%s", kern_isa_name((enum kern_isa)isa), kernel_name[k]);
+            for (int k = 0; k < 2; k++)
+                printf(" %7s-%s", kern_isa_name((enum kern_isa)isa), kernel_name[k]);
         printf("\n");
         for (int si = 0; si < N_SHAPES; si++)
             for (int wi = 0; wi < N_WIDTHS; wi++) {
                 int any = 0;
                 for (int i = 0; i < n_results; i++)
-                    any |= results[i].shape == si && results[i].N == widths[wi] && results[i].threads == T;
+                    any |= results[i].shape == si && results[i].N == widths[wi] &&
+                           results[i].threads == T;
                 if (!any) continue;
                 printf("%-20s %5lld", shapes[si].name, (long long)widths[wi]);
                 for (int isa = 0; isa < KERN_ISA_COUNT; isa++)
@@ -318,7 +328,8 @@ int main(int argc, char **argv)
                 const struct result *l = NULL, *m = NULL;
                 for (int i = 0; i < n_results; i++) {
                     const struct result *q = &results[i];
-                    if (q->shape != si || q->N != widths[wi] || q->isa != best || q->threads != T) continue;
+                    if (q->shape != si || q->N != widths[wi] || q->isa != best || q->threads != T)
+                        continue;
                     if (q->kernel == K_LUT) l = q;
                     if (q->kernel == K_MAD) m = q;
                 }
@@ -357,14 +368,15 @@ int main(int argc, char **argv)
                 model, kern_isa_name(best), reps, VLUT_KT, kern_ops()->vlut_crossover);
         for (int i = 0; i < n_results; i++) {
             const struct result *q = &results[i];
-            fprintf(
-                f,
-                "    {\"shape\": \"%s\", \"M\": %lld, \"K\": %lld, \"N\": %lld, \"threads\": %d, \"isa\": \"%s\", "
-                "\"kernel\": \"%s\", \"median_ns\": %.0f, \"gmac_per_s\": %.3f, "
-                "\"ns_per_token\": %.0f}%s\n",
-                shapes[q->shape].name, (long long)shapes[q->shape].M, (long long)shapes[q->shape].K,
-                (long long)q->N, q->threads, kern_isa_name(q->isa), kernel_name[q->kernel], q->median_s * 1e9,
-                gmacs(q), q->median_s * 1e9 / (double)q->N, i + 1 < n_results ? "," : "");
+            fprintf(f,
+                    "    {\"shape\": \"%s\", \"M\": %lld, \"K\": %lld, \"N\": %lld, \"threads\": "
+                    "%d, \"isa\": \"%s\", "
+                    "\"kernel\": \"%s\", \"median_ns\": %.0f, \"gmac_per_s\": %.3f, "
+                    "\"ns_per_token\": %.0f}%s\n",
+                    shapes[q->shape].name, (long long)shapes[q->shape].M,
+                    (long long)shapes[q->shape].K, (long long)q->N, q->threads,
+                    kern_isa_name(q->isa), kernel_name[q->kernel], q->median_s * 1e9, gmacs(q),
+                    q->median_s * 1e9 / (double)q->N, i + 1 < n_results ? "," : "");
         }
         fprintf(f, "  ]\n}\n");
         fclose(f);
@@ -372,6 +384,7 @@ int main(int argc, char **argv)
     }
     free(times);
     free(results);
-    for (int tc = 0; tc < n_tc; tc++) tpool_free(pools[tc]);
+    for (int tc = 0; tc < n_tc; tc++)
+        tpool_free(pools[tc]);
     return 0;
 }

@@ -53,8 +53,10 @@ static void check_all(const float *x, int64_t n)
     for (int isa = 1; isa < KERN_ISA_COUNT; isa++) {
         if (!kern_isa_supported((enum kern_isa)isa)) continue;
         memset(got, 0x5a, sizeof got);
-        if (isa == KERN_ISA_AVX2) act_quant_i8_avx2(x, n, got, &gs);
-        else act_quant_i8_avx512(x, n, got, &gs);
+        if (isa == KERN_ISA_AVX2)
+            act_quant_i8_avx2(x, n, got, &gs);
+        else
+            act_quant_i8_avx512(x, n, got, &gs);
         if (memcmp(got, want, (size_t)n) || gs != ws)
             fail_msg("%s differs from the reference at n = %lld", kern_isa_name((enum kern_isa)isa),
                      (long long)n);
@@ -68,17 +70,21 @@ static void test_quant_every_isa(void **state)
     static float x[3000];
     static const int64_t widths[] = {255, 256, 257, 1024, 2560, 2816};
     for (int64_t n = 1; n <= 70; n++) {
-        for (int64_t i = 0; i < n; i++) x[i] = rndf();
+        for (int64_t i = 0; i < n; i++)
+            x[i] = rndf();
         check_all(x, n);
     }
     for (size_t w = 0; w < sizeof widths / sizeof *widths; w++) {
-        for (int64_t i = 0; i < widths[w]; i++) x[i] = rndf();
+        for (int64_t i = 0; i < widths[w]; i++)
+            x[i] = rndf();
         x[widths[w] - 1] = 9.0f; /* the maximum in the tail */
         check_all(x, widths[w]);
-        for (int64_t i = 0; i < widths[w]; i++) x[i] = -3.25f; /* all -127 */
+        for (int64_t i = 0; i < widths[w]; i++)
+            x[i] = -3.25f; /* all -127 */
         check_all(x, widths[w]);
         /* exact halves after scaling: amax 127 gives scale 1 */
-        for (int64_t i = 0; i < widths[w]; i++) x[i] = (float)(i % 255) - 127.0f + 0.5f;
+        for (int64_t i = 0; i < widths[w]; i++)
+            x[i] = (float)(i % 255) - 127.0f + 0.5f;
         x[0] = 127.0f;
         check_all(x, widths[w]);
         memset(x, 0, sizeof x);
@@ -94,9 +100,12 @@ static void test_dequant_every_isa(void **state)
     enum { N = 5, M = 37, LD = 40 };
     static int32_t yi[N * M];
     static float rs[M], xs[N], want[N * LD], got[N * LD];
-    for (int i = 0; i < N * M; i++) yi[i] = (int32_t)(rndf() * 100000.0f);
-    for (int r = 0; r < M; r++) rs[r] = 0.5f + (float)r / 64.0f;
-    for (int n = 0; n < N; n++) xs[n] = 12.7f * (float)(n + 1);
+    for (int i = 0; i < N * M; i++)
+        yi[i] = (int32_t)(rndf() * 100000.0f);
+    for (int r = 0; r < M; r++)
+        rs[r] = 0.5f + (float)r / 64.0f;
+    for (int n = 0; n < N; n++)
+        xs[n] = 12.7f * (float)(n + 1);
     yi[2 * M + 3] = 1000;
     act_dequant_ref(yi, M, N, 0, M, rs, xs, 0.25f, want, LD);
     assert_true(want[2 * LD + 3] == 1000.0f * rs[3] / xs[2] * 0.25f);
@@ -104,14 +113,18 @@ static void test_dequant_every_isa(void **state)
         if (!kern_isa_supported((enum kern_isa)isa)) continue;
         for (int r0 = 0; r0 < M; r0 += 5)
             for (int r1 = r0; r1 <= M; r1 += 3) {
-                for (int i = 0; i < N * LD; i++) got[i] = -1.0f;
-                if (isa == KERN_ISA_AVX2) act_dequant_avx2(yi, M, N, r0, r1, rs, xs, 0.25f, got, LD);
-                else act_dequant_avx512(yi, M, N, r0, r1, rs, xs, 0.25f, got, LD);
+                for (int i = 0; i < N * LD; i++)
+                    got[i] = -1.0f;
+                if (isa == KERN_ISA_AVX2)
+                    act_dequant_avx2(yi, M, N, r0, r1, rs, xs, 0.25f, got, LD);
+                else
+                    act_dequant_avx512(yi, M, N, r0, r1, rs, xs, 0.25f, got, LD);
                 for (int n = 0; n < N; n++)
                     for (int r = 0; r < LD; r++) {
                         const float w = r >= r0 && r < r1 ? want[n * LD + r] : -1.0f;
                         if (memcmp(&got[n * LD + r], &w, sizeof w))
-                            fail_msg("%s: [%d, %d) element (%d, %d)", kern_isa_name((enum kern_isa)isa), r0, r1, n, r);
+                            fail_msg("%s: [%d, %d) element (%d, %d)",
+                                     kern_isa_name((enum kern_isa)isa), r0, r1, n, r);
                     }
             }
     }
@@ -162,7 +175,8 @@ static void test_norm_softmax_by_hand(void **state)
     /* the 16-lane order: 1e8 and -1e8 meet in lane 0 and cancel; the 1s
      * in lanes 1..15 survive (a sequential sum would lose them) */
     float v[17] = {1e8f};
-    for (int i = 1; i < 16; i++) v[i] = 1.0f;
+    for (int i = 1; i < 16; i++)
+        v[i] = 1.0f;
     v[16] = -1e8f;
     assert_true(act_sum16_ref(v, 17) == 15.0f);
 }
@@ -174,7 +188,8 @@ static void test_float_kernels_every_isa(void **state)
     (void)state;
     static float x[3000], w[3000], u[3000], r0[3000], r1[3000];
     static const int64_t widths[] = {127, 128, 129, 255, 256, 257, 1024, 2560, 2816};
-    for (int64_t i = 0; i < 3000; i++) x[i] = rndf(), w[i] = 1.0f + rndf() / 16.0f, u[i] = rndf();
+    for (int64_t i = 0; i < 3000; i++)
+        x[i] = rndf(), w[i] = 1.0f + rndf() / 16.0f, u[i] = rndf();
     for (int isa = 1; isa < KERN_ISA_COUNT; isa++) {
         if (!kern_isa_supported((enum kern_isa)isa)) continue;
         const bool a2 = isa == KERN_ISA_AVX2;
@@ -183,17 +198,22 @@ static void test_float_kernels_every_isa(void **state)
             act_rmsnorm_ref(r0, x, w, n, 1e-5f);
             memset(r1, 0, sizeof r1);
             (a2 ? act_rmsnorm_avx2 : act_rmsnorm_avx512)(r1, x, w, n, 1e-5f);
-            if (memcmp(r0, r1, (size_t)n * 4) || r1[n] != 0.0f) fail_msg("rmsnorm %s n=%lld", kern_isa_name((enum kern_isa)isa), (long long)n);
+            if (memcmp(r0, r1, (size_t)n * 4) || r1[n] != 0.0f)
+                fail_msg("rmsnorm %s n=%lld", kern_isa_name((enum kern_isa)isa), (long long)n);
             memcpy(r0, x, sizeof r0), memcpy(r1, x, sizeof r1);
-            for (int64_t i = 0; i < n; i++) r0[i] *= 4.0f, r1[i] *= 4.0f; /* scores over a wide range */
+            for (int64_t i = 0; i < n; i++)
+                r0[i] *= 4.0f, r1[i] *= 4.0f; /* scores over a wide range */
             act_softmax_ref(r0, n);
             (a2 ? act_softmax_avx2 : act_softmax_avx512)(r1, n);
-            if (memcmp(r0, r1, sizeof r0)) fail_msg("softmax %s n=%lld", kern_isa_name((enum kern_isa)isa), (long long)n);
+            if (memcmp(r0, r1, sizeof r0))
+                fail_msg("softmax %s n=%lld", kern_isa_name((enum kern_isa)isa), (long long)n);
             memcpy(r0, x, sizeof r0), memcpy(r1, x, sizeof r1);
-            for (int64_t i = 0; i < n; i++) r0[i] *= 12.0f, r1[i] *= 12.0f; /* into exp's clamp */
+            for (int64_t i = 0; i < n; i++)
+                r0[i] *= 12.0f, r1[i] *= 12.0f; /* into exp's clamp */
             act_swiglu_ref(r0, u, n);
             (a2 ? act_swiglu_avx2 : act_swiglu_avx512)(r1, u, n);
-            if (memcmp(r0, r1, sizeof r0)) fail_msg("swiglu %s n=%lld", kern_isa_name((enum kern_isa)isa), (long long)n);
+            if (memcmp(r0, r1, sizeof r0))
+                fail_msg("swiglu %s n=%lld", kern_isa_name((enum kern_isa)isa), (long long)n);
         }
     }
 }
@@ -201,12 +221,9 @@ static void test_float_kernels_every_isa(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_quant_by_hand),
-        cmocka_unit_test(test_quant_every_isa),
-        cmocka_unit_test(test_dequant_every_isa),
-        cmocka_unit_test(test_expf_accuracy),
-        cmocka_unit_test(test_norm_softmax_by_hand),
-        cmocka_unit_test(test_float_kernels_every_isa),
+        cmocka_unit_test(test_quant_by_hand),        cmocka_unit_test(test_quant_every_isa),
+        cmocka_unit_test(test_dequant_every_isa),    cmocka_unit_test(test_expf_accuracy),
+        cmocka_unit_test(test_norm_softmax_by_hand), cmocka_unit_test(test_float_kernels_every_isa),
     };
     return cmocka_run_group_tests_name("act", tests, NULL, NULL);
 }

@@ -22,8 +22,8 @@ static void test_by_hand(void **state)
     const float q[3] = {1, 2, 3}, K[6] = {1, 0, 1, -1, 0.5f, 0};
     float s[2];
     attn_scores_ref(q, 1, K, 3, 2, 3, 0.5f, s, 2);
-    assert_float_equal(s[0], 2.0f, 0);  /* (1 + 3) / 2 */
-    assert_float_equal(s[1], 0.0f, 0);  /* (-1 + 1) / 2 */
+    assert_float_equal(s[0], 2.0f, 0); /* (1 + 3) / 2 */
+    assert_float_equal(s[1], 0.0f, 0); /* (-1 + 1) / 2 */
     const float w[2] = {0.25f, 0.75f}, V[4] = {4, 8, 0, -4};
     float o[2];
     attn_mix_ref(w, 2, 1, V, 2, 2, 2, o);
@@ -56,8 +56,10 @@ static void test_simd_bit_exact(void **state)
         for (size_t k = 0; k < sizeof ns / sizeof *ns; k++)
             for (size_t gi = 0; gi < sizeof Gs / sizeof *Gs; gi++) {
                 const int32_t hd = hds[h], n = ns[k], stride = hd + 8, G = Gs[gi];
-                for (int32_t i = 0; i < G * hd; i++) q[i] = frand(&st);
-                for (int32_t i = 0; i < n * stride; i++) K[i] = frand(&st);
+                for (int32_t i = 0; i < G * hd; i++)
+                    q[i] = frand(&st);
+                for (int32_t i = 0; i < n * stride; i++)
+                    K[i] = frand(&st);
                 attn_scores_ref(q, G, K, stride, n, hd, 0.125f, s0, LD);
                 attn_scores_avx2(q, G, K, stride, n, hd, 0.125f, s1, LD);
                 for (int32_t g = 0; g < G; g++)

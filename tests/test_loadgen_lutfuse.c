@@ -116,9 +116,11 @@ static void check_dist(const json_t *report, const char *name, double *values, s
     assert_true(n > 0);
     qsort(values, n, sizeof *values, cmp_double);
     double mean = 0, var = 0;
-    for (size_t i = 0; i < n; i++) mean += values[i];
+    for (size_t i = 0; i < n; i++)
+        mean += values[i];
     mean /= (double)n;
-    for (size_t i = 0; i < n; i++) var += (values[i] - mean) * (values[i] - mean);
+    for (size_t i = 0; i < n; i++)
+        var += (values[i] - mean) * (values[i] - mean);
     const double want[4] = {mean, percentile(values, n, 50), sqrt(var / (double)n),
                             percentile(values, n, 99)};
     static const char *const stat[4] = {"mean", "median", "std", "p99"};
@@ -180,7 +182,8 @@ static void run_loadgen_cli(const struct tu_server *s)
     assert_string_equal(json_string_value(json_object_get(j, "model_id")), "stories260K.gguf");
     json_t *lens = json_object_get(j, "output_lens");
     assert_int_equal(json_array_size(lens), 8);
-    for (size_t i = 0; i < 8; i++) assert_int_equal(json_integer_value(json_array_get(lens, i)), 5);
+    for (size_t i = 0; i < 8; i++)
+        assert_int_equal(json_integer_value(json_array_get(lens, i)), 5);
     json_decref(j);
     free(out), free(json_path), free(out_path);
 }
@@ -249,11 +252,13 @@ static void test_loadgen_vs_lutfuse(void **state)
         assert_true(r->chunks >= 1 && r->chunks <= E2E_OUTPUT + 1);
         assert_int_equal(r->n_itl, (size_t)r->chunks - 1);
         double sum = r->ttft_s;
-        for (size_t k = 0; k < r->n_itl; k++) sum += r->itl_s[k];
+        for (size_t k = 0; k < r->n_itl; k++)
+            sum += r->itl_s[k];
         assert_close(sum, r->latency_s, "ttft + sum(itl) vs e2el");
         n_itl += r->n_itl;
     }
-    for (int i = 0; i < E2E_PROMPTS; i++) assert_int_equal(seen[i], 1);
+    for (int i = 0; i < E2E_PROMPTS; i++)
+        assert_int_equal(seen[i], 1);
     assert_int_equal(res.metrics.total_input_tokens, total_in);
 
     /* the JSON report against figures recomputed from the records */
@@ -273,7 +278,8 @@ static void test_loadgen_vs_lutfuse(void **state)
     assert_close(jnum(j, "output_throughput"), E2E_PROMPTS * E2E_OUTPUT / duration,
                  "output_throughput");
     assert_close(jnum(j, "total_token_throughput"),
-                 ((double)total_in + E2E_PROMPTS * E2E_OUTPUT) / duration, "total_token_throughput");
+                 ((double)total_in + E2E_PROMPTS * E2E_OUTPUT) / duration,
+                 "total_token_throughput");
     double *ttft = malloc(E2E_PROMPTS * sizeof *ttft), *tpot = malloc(E2E_PROMPTS * sizeof *tpot);
     double *e2el = malloc(E2E_PROMPTS * sizeof *e2el), *itl = malloc(n_itl * sizeof *itl);
     size_t k_itl = 0;
@@ -282,7 +288,8 @@ static void test_loadgen_vs_lutfuse(void **state)
         ttft[i] = r->ttft_s * 1000;
         e2el[i] = r->latency_s * 1000;
         tpot[i] = (r->latency_s - r->ttft_s) / (E2E_OUTPUT - 1) * 1000; /* vLLM's TPOT */
-        for (size_t k = 0; k < r->n_itl; k++) itl[k_itl++] = r->itl_s[k] * 1000;
+        for (size_t k = 0; k < r->n_itl; k++)
+            itl[k_itl++] = r->itl_s[k] * 1000;
     }
     check_dist(j, "ttft", ttft, E2E_PROMPTS);
     check_dist(j, "tpot", tpot, E2E_PROMPTS);
@@ -290,11 +297,13 @@ static void test_loadgen_vs_lutfuse(void **state)
     check_dist(j, "e2el", e2el, E2E_PROMPTS);
     assert_true(jnum(j, "mean_ttft_ms") <= jnum(j, "mean_e2el_ms"));
     /* vLLM's per-request arrays, in record order */
-    json_t *in_lens = json_object_get(j, "input_lens"), *out_lens = json_object_get(j, "output_lens");
+    json_t *in_lens = json_object_get(j, "input_lens"),
+           *out_lens = json_object_get(j, "output_lens");
     assert_int_equal(json_array_size(in_lens), E2E_PROMPTS);
     assert_int_equal(json_array_size(out_lens), E2E_PROMPTS);
     for (size_t i = 0; i < E2E_PROMPTS; i++) {
-        assert_int_equal(json_integer_value(json_array_get(in_lens, i)), res.requests[i].prompt_len);
+        assert_int_equal(json_integer_value(json_array_get(in_lens, i)),
+                         res.requests[i].prompt_len);
         assert_int_equal(json_integer_value(json_array_get(out_lens, i)), E2E_OUTPUT);
     }
     json_decref(j);
@@ -310,17 +319,17 @@ static void test_loadgen_vs_lutfuse(void **state)
 
 /* ---- 2. soak with random client disconnects ---- */
 
-#define SOAK_POOL 12          /* in flight; more than --max-seqs 8, so some wait in the queue */
+#define SOAK_POOL 12 /* in flight; more than --max-seqs 8, so some wait in the queue */
 /* Request shapes: most are short (prompt 1..200 bytes, 1..160 tokens out) so
  * that many start and end; one in ten is long (prompt 400..700 bytes, 100..300
  * tokens out). The byte vocabulary makes a prompt of B bytes B + 2 tokens, so
  * prompt + output stays under --ctx 1024. */
 #define SOAK_MAX_PROMPT 700
-#define SOAK_MAX_DROP_MS 400  /* time-based drops come 0..400 ms after the headers */
-#define SOAK_WARMUP 16        /* requests in the warm-up round */
+#define SOAK_MAX_DROP_MS 400 /* time-based drops come 0..400 ms after the headers */
+#define SOAK_WARMUP 16       /* requests in the warm-up round */
 #define SOAK_SEED 0x50a4c0deULL
-#define SOAK_SLOTS 8           /* --max-seqs */
-#define SOAK_CTX 1024          /* --ctx */
+#define SOAK_SLOTS 8  /* --max-seqs */
+#define SOAK_CTX 1024 /* --ctx */
 /* Allowed RSS growth over the soak, measured after the warm-up and after the
  * soak once the server is idle again. The server allocates its KV cache and
  * scratch at start, but the kernel maps KV pages in only when a position is
@@ -362,9 +371,9 @@ struct soak_req {
     int max_tokens;
     int drop_events;
     int drop_ms;
-    double headers_at; /* monotonic time the headers arrived, 0 before */
-    int events;        /* complete SSE events received ("\n\n" seen) */
-    int dropped;       /* the write callback refused data */
+    double headers_at;   /* monotonic time the headers arrived, 0 before */
+    int events;          /* complete SSE events received ("\n\n" seen) */
+    int dropped;         /* the write callback refused data */
     struct tu_body resp; /* the response body so far */
     char body[SOAK_MAX_PROMPT + 256];
 };
@@ -375,7 +384,7 @@ struct soak_stats {
     int dropped_headerless; /* dropped before any response header (server may not count it) */
     int unexpected;
     char first_error[512];
-    long long tokens;       /* completion tokens of finished requests */
+    long long tokens; /* completion tokens of finished requests */
     long rss_peak_kib;
 };
 
@@ -432,16 +441,20 @@ static int check_stream(const char *data, int max_tokens, char *why, size_t why_
             if (end[2] != 0) return snprintf(why, why_len, "events after [DONE]"), -1;
             if (lengths != 1) return snprintf(why, why_len, "%d finish_reason length", lengths), -1;
             if (completion != max_tokens)
-                return snprintf(why, why_len, "completion_tokens %d, asked %d", completion, max_tokens), -1;
+                return snprintf(why, why_len, "completion_tokens %d, asked %d", completion,
+                                max_tokens),
+                       -1;
             return completion;
         }
         json_error_t je;
         json_t *j = json_loadb(p, (size_t)(end - p), 0, &je);
         if (!j) return snprintf(why, why_len, "bad chunk: %.*s", (int)(end - p), p), -1;
-        json_t *fr = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "finish_reason");
+        json_t *fr =
+            json_object_get(json_array_get(json_object_get(j, "choices"), 0), "finish_reason");
         if (json_is_string(fr) && !strcmp(json_string_value(fr), "length")) lengths++;
         json_t *u = json_object_get(j, "usage");
-        if (json_is_object(u)) completion = (int)json_integer_value(json_object_get(u, "completion_tokens"));
+        if (json_is_object(u))
+            completion = (int)json_integer_value(json_object_get(u, "completion_tokens"));
         json_decref(j);
         p = end + 2;
     }
@@ -533,7 +546,8 @@ static void soak_drive(const struct tu_server *s, struct rng *rng, int total, do
     double next_rss = 0, stop_at = 0;
     for (;;) {
         const double now = mono();
-        if (stop_at == 0 && (now >= deadline || st->unexpected > 0)) stop_at = now; /* or at the first problem */
+        if (stop_at == 0 && (now >= deadline || st->unexpected > 0))
+            stop_at = now; /* or at the first problem */
         const int stopping = stop_at > 0;
         int active = 0;
         for (int i = 0; i < SOAK_POOL; i++) {
@@ -571,7 +585,8 @@ static void soak_drive(const struct tu_server *s, struct rng *rng, int total, do
             if (msg->msg != CURLMSG_DONE) continue;
             char *priv = NULL;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-            soak_done(multi, (struct soak_req *)priv, msg->data.result, st); /* msg is invalid after this */
+            soak_done(multi, (struct soak_req *)priv, msg->data.result,
+                      st); /* msg is invalid after this */
         }
         curl_multi_poll(multi, NULL, 0, 10, NULL);
     }
@@ -591,7 +606,8 @@ static char *wait_idle(struct tu_server *s, double answered, int *gets, double t
         char *m = tu_server_metrics(s);
         if (!m) {
             int code = tu_server_stop(s, SIGTERM, 5); /* the exit code if it died */
-            fail_msg("GET /metrics failed; server exit code %d; log:\n%s", code, s->log ? s->log : "");
+            fail_msg("GET /metrics failed; server exit code %d; log:\n%s", code,
+                     s->log ? s->log : "");
         }
         /* this GET is counted only after its response, so not in m */
         const double want = answered + *gets;
@@ -634,7 +650,8 @@ static void final_request(const struct tu_server *s)
     assert_int_equal(curl_easy_perform(c), CURLE_OK);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    if (status != 200) fail_msg("final request: status %ld: %s", status, resp.data ? resp.data : "");
+    if (status != 200)
+        fail_msg("final request: status %ld: %s", status, resp.data ? resp.data : "");
     json_error_t je;
     json_t *j = json_loads(resp.data ? resp.data : "", 0, &je);
     if (!j) fail_msg("final request: bad JSON: %s", resp.data);
@@ -684,7 +701,8 @@ static void fill_kv(const struct tu_server *s)
         json_t *j = out[i].data ? json_loads(out[i].data, 0, NULL) : NULL;
         json_t *u = json_object_get(j, "usage");
         if (status != 200 || !json_is_object(u))
-            fail_msg("KV fill request %d: status %ld: %s", i, status, out[i].data ? out[i].data : "");
+            fail_msg("KV fill request %d: status %ld: %s", i, status,
+                     out[i].data ? out[i].data : "");
         assert_int_equal(json_integer_value(json_object_get(u, "prompt_tokens")), 3);
         assert_int_equal(json_integer_value(json_object_get(u, "completion_tokens")), SOAK_CTX - 3);
         json_decref(j);
@@ -718,11 +736,14 @@ static void test_soak_with_disconnects(void **state)
     setenv("ASAN_OPTIONS", asan_opts, 1);
     struct tu_server s;
     char args[1024];
-    snprintf(args, sizeof args, "-m %s --max-seqs %d --ctx %d --quiet", model, SOAK_SLOTS, SOAK_CTX);
+    snprintf(args, sizeof args, "-m %s --max-seqs %d --ctx %d --quiet", model, SOAK_SLOTS,
+             SOAK_CTX);
     free(model);
     const int started = tu_server_start(&s, args);
-    if (asan) setenv("ASAN_OPTIONS", asan, 1);
-    else unsetenv("ASAN_OPTIONS");
+    if (asan)
+        setenv("ASAN_OPTIONS", asan, 1);
+    else
+        unsetenv("ASAN_OPTIONS");
     if (started) fail_msg("server did not start: %s", s.log);
     struct rng rng = {SOAK_SEED};
     int gets = 0;
@@ -731,7 +752,8 @@ static void test_soak_with_disconnects(void **state)
      * by plan (the 60 s deadline only guards against a hang) */
     struct soak_stats warm = {0};
     soak_drive(&s, &rng, SOAK_WARMUP, mono() + 60, &warm);
-    if (warm.unexpected) fail_msg("warm-up: %d unexpected, first: %s", warm.unexpected, warm.first_error);
+    if (warm.unexpected)
+        fail_msg("warm-up: %d unexpected, first: %s", warm.unexpected, warm.first_error);
     assert_int_equal(warm.dropped_deadline, 0);
     fill_kv(&s);
     const int pre = SOAK_WARMUP + SOAK_SLOTS; /* requests before the soak */
@@ -759,15 +781,17 @@ static void test_soak_with_disconnects(void **state)
     const double cancelled = tu_metrics_value(m, "lutfuse_requests_cancelled_total");
     printf("warm-up: %d requests: %d finished, dropped %d after events + %d at a time\n",
            warm.started, warm.finished, warm.dropped_events, warm.dropped_time);
-    printf("soak: %.1f s (asked %.1f), %d requests started: %d finished (%lld tokens), dropped "
-           "%d after events + %d at a time + %d at the deadline (%d before headers), %d unexpected\n",
-           soak_wall, soak_s, st.started, st.finished, st.tokens, st.dropped_events,
-           st.dropped_time, st.dropped_deadline, st.dropped_headerless, st.unexpected);
+    printf(
+        "soak: %.1f s (asked %.1f), %d requests started: %d finished (%lld tokens), dropped "
+        "%d after events + %d at a time + %d at the deadline (%d before headers), %d unexpected\n",
+        soak_wall, soak_s, st.started, st.finished, st.tokens, st.dropped_events, st.dropped_time,
+        st.dropped_deadline, st.dropped_headerless, st.unexpected);
     printf("soak: server counted %.0f disconnects, %.0f cancelled, %.0f requests answered; idle "
-           "%.2f s after the soak\n", disconnects, cancelled, answered, idle_after);
+           "%.2f s after the soak\n",
+           disconnects, cancelled, answered, idle_after);
     printf("soak: RSS %ld KiB after warm-up, %ld KiB after the soak (growth %+ld KiB, peak %ld "
-           "KiB; bound %ld KiB)\n", rss_warm, rss_after, rss_after - rss_warm, st.rss_peak_kib,
-           SOAK_RSS_BOUND_KIB);
+           "KiB; bound %ld KiB)\n",
+           rss_warm, rss_after, rss_after - rss_warm, st.rss_peak_kib, SOAK_RSS_BOUND_KIB);
     fflush(stdout);
     if (st.unexpected) fail_msg("%d unexpected outcomes, first: %s", st.unexpected, st.first_error);
     /* the soak ran for its time, not much longer (2 s covers the last drops) */
@@ -789,7 +813,8 @@ static void test_soak_with_disconnects(void **state)
     assert_true(tu_metrics_value(m, "lutfuse_http_responses_total{class=\"5xx\"}") == 0);
     assert_true(tu_metrics_value(m, "lutfuse_requests_rejected_total") == 0);
     /* the server saw the drops: only dropped requests can be cancelled */
-    assert_true(disconnects > 0 && disconnects <= dropped + warm.dropped_events + warm.dropped_time);
+    assert_true(disconnects > 0 &&
+                disconnects <= dropped + warm.dropped_events + warm.dropped_time);
     assert_true(cancelled > 0 && cancelled <= dropped + warm.dropped_events + warm.dropped_time);
     free(m);
     /* no growth beyond the bound */

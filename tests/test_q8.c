@@ -35,7 +35,8 @@ static void test_quantize_by_hand(void **state)
     assert_float_equal(d[q8_group_index(5, 1, 2)], 2.54f / 127.0f, 1e-9);
     assert_int_equal(q[256], 127);
     assert_int_equal(q[257], 50);
-    for (int i = 300; i < 512; i++) assert_int_equal(q[i], 0); /* padding */
+    for (int i = 300; i < 512; i++)
+        assert_int_equal(q[i], 0); /* padding */
     q8_block_sums(q, 2, sums, 5);
     assert_int_equal(sums[(1 * 2 + 0) * 4 + 1], 127 - 64 + 0 - 127);
     assert_int_equal(sums[(1 * 2 + 1) * 4 + 1], 127 + 50);
@@ -66,13 +67,15 @@ static void case_new(struct case_data *c, int64_t M, int64_t N, int64_t K, int e
     for (int64_t m = 0; m < M; m++) {
         for (int64_t k = 0; k < K; k++)
             c->wq[m * nb * Q8_BLOCK + k] = extreme ? (int8_t)((extreme & 1) ? -127 : 127) : rnd8();
-        for (int64_t b = 0; b < nb; b++) c->wd[q8_group_index(m, b, nb)] = 0.01f * (float)((m + b) % 7 + 1);
+        for (int64_t b = 0; b < nb; b++)
+            c->wd[q8_group_index(m, b, nb)] = 0.01f * (float)((m + b) % 7 + 1);
         q8_block_sums(c->wq + m * nb * Q8_BLOCK, nb, c->wsum, m);
     }
     for (int64_t n = 0; n < N; n++) {
         for (int64_t k = 0; k < K; k++)
             c->xq[n * nb * Q8_BLOCK + k] = extreme ? (int8_t)((extreme & 2) ? -127 : 127) : rnd8();
-        for (int64_t b = 0; b < nb; b++) c->xd[q8_group_index(n, b, nb)] = 0.02f * (float)((n + 3 * b) % 5 + 1);
+        for (int64_t b = 0; b < nb; b++)
+            c->xd[q8_group_index(n, b, nb)] = 0.02f * (float)((n + 3 * b) % 5 + 1);
     }
 }
 
@@ -108,7 +111,8 @@ static void check_case(const struct case_data *c)
     float *got = malloc((size_t)(c->N * c->M) * sizeof(float));
     float *row = malloc((size_t)c->M * sizeof(float));
     for (int64_t n = 0; n < c->N; n++)
-        for (int64_t m = 0; m < c->M; m++) want[n * c->M + m] = by_definition(c, n, m);
+        for (int64_t m = 0; m < c->M; m++)
+            want[n * c->M + m] = by_definition(c, n, m);
     char err[LF_ERRMSG_LEN];
     for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {
         if (!kern_isa_supported((enum kern_isa)isa)) continue;
@@ -118,12 +122,14 @@ static void check_case(const struct case_data *c)
         q8_gemm(&w, c->xq, c->xd, c->N, got, c->M, 0, split);
         q8_gemm(&w, c->xq, c->xd, c->N, got, c->M, split, c->M);
         if (memcmp(got, want, (size_t)(c->N * c->M) * sizeof(float)))
-            fail_msg("%s: M=%lld N=%lld K=%lld differs from the definition", kern_isa_name((enum kern_isa)isa),
-                     (long long)c->M, (long long)c->N, (long long)c->K);
+            fail_msg("%s: M=%lld N=%lld K=%lld differs from the definition",
+                     kern_isa_name((enum kern_isa)isa), (long long)c->M, (long long)c->N,
+                     (long long)c->K);
         for (int64_t n = 0; n < c->N; n++) {
             /* token n alone, its scales moved to the first slot of a group */
             float xd1[64 * 4] = {0};
-            for (int64_t b = 0; b < c->nb; b++) xd1[b * 4] = c->xd[q8_group_index(n, b, c->nb)];
+            for (int64_t b = 0; b < c->nb; b++)
+                xd1[b * 4] = c->xd[q8_group_index(n, b, c->nb)];
             q8_gemm(&w, c->xq + n * c->nb * Q8_BLOCK, xd1, 1, row, c->M, 0, c->M);
             assert_memory_equal(row, want + n * c->M, (size_t)c->M * sizeof(float));
         }
@@ -167,7 +173,8 @@ static void test_gemm_extremes(void **state)
         float want = 0.0f;
         for (int b = 0; b < 16; b++) {
             const float scale = (0.01f * (float)(b % 7 + 1)) * (0.02f * (float)((3 * b) % 5 + 1));
-            const float p = (float)(sign > 0 ? Q8_BLOCK * 127 * 127 : -Q8_BLOCK * 127 * 127) * scale;
+            const float p =
+                (float)(sign > 0 ? Q8_BLOCK * 127 * 127 : -Q8_BLOCK * 127 * 127) * scale;
             want = want + p;
         }
         assert_memory_equal(&y[0], &want, sizeof want);

@@ -113,12 +113,13 @@ static uint32_t rnd(uint64_t *st)
 static void random_prompt(uint64_t *st, int32_t *p, int32_t n, int32_t vocab)
 {
     p[0] = 1; /* BOS */
-    for (int32_t i = 1; i < n; i++) p[i] = 3 + (int32_t)(rnd(st) % (uint32_t)(vocab - 3));
+    for (int32_t i = 1; i < n; i++)
+        p[i] = 3 + (int32_t)(rnd(st) % (uint32_t)(vocab - 3));
 }
 
 /* Output of a request run alone on a fresh scheduler. */
-static int32_t run_alone(const struct model *m, const int32_t *prompt, int32_t n, int32_t max_tokens,
-                         int32_t *out)
+static int32_t run_alone(const struct model *m, const int32_t *prompt, int32_t n,
+                         int32_t max_tokens, int32_t *out)
 {
     struct sched *s = new_sched(m, 1, 256, 64, 16);
     struct req_params p = greedy_params(max_tokens);
@@ -260,7 +261,8 @@ static void test_eviction_leaves_no_hole(void **state)
     sched_set_step_hook(s, log_step, &L);
     const int32_t prompt[1] = {1};
     struct req_params pa = greedy_params(6), pb = greedy_params(3), pc = greedy_params(6);
-    struct req *a = make_req(prompt, 1, &pa), *b = make_req(prompt, 1, &pb), *c = make_req(prompt, 1, &pc);
+    struct req *a = make_req(prompt, 1, &pa), *b = make_req(prompt, 1, &pb),
+               *c = make_req(prompt, 1, &pc);
     submit(s, a), submit(s, b), submit(s, c);
     while (sched_step(s) > 0) {
     }
@@ -295,8 +297,10 @@ static void test_cancellation(void **state)
     sched_set_step_hook(s, log_step, &L);
     struct req_params p = greedy_params(10);
     struct req *r[3];
-    for (int i = 0; i < 3; i++) r[i] = make_req(prompts[i], 8, &p), submit(s, r[i]);
-    for (int i = 0; i < 4; i++) sched_step(s);
+    for (int i = 0; i < 3; i++)
+        r[i] = make_req(prompts[i], 8, &p), submit(s, r[i]);
+    for (int i = 0; i < 4; i++)
+        sched_step(s);
     req_cancel(r[1]);
     sched_step(s);
     assert_int_equal(L.n_rows[4], 2);
@@ -316,7 +320,8 @@ static void test_cancellation(void **state)
     }
     int32_t got[64];
     assert_int_equal(drain(r[1], got, 64, NULL, 0), 4); /* 4 steps ran before the cancel */
-    for (int i = 0; i < 3; i++) req_unref(r[i]);
+    for (int i = 0; i < 3; i++)
+        req_unref(r[i]);
     sched_free(s);
 }
 
@@ -349,7 +354,8 @@ static void test_fairness_long_prompt(void **state)
     struct req_params p = greedy_params(60);
     struct req *streams[8];
     const int32_t prompt[2] = {1, 403};
-    for (int i = 0; i < 8; i++) streams[i] = make_req(prompt, 2, &p), submit(s, streams[i]);
+    for (int i = 0; i < 8; i++)
+        streams[i] = make_req(prompt, 2, &p), submit(s, streams[i]);
     sched_step(s); /* all 8 prefilled and decoding from the next step on */
     int32_t *longp = malloc(LONG * sizeof *longp);
     uint64_t st = 9;
@@ -360,7 +366,8 @@ static void test_fairness_long_prompt(void **state)
     F.streams = 8;
     sched_set_step_hook(s, fair_hook, &F);
     submit(s, lr);
-    for (int i = 0; i < (LONG + CAP - 1) / CAP; i++) sched_step(s);
+    for (int i = 0; i < (LONG + CAP - 1) / CAP; i++)
+        sched_step(s);
     assert_int_equal(F.bad_steps, 0);
     /* Within the steps the cap implies - fewer, as each step also fills the
      * rest of the last 32-lane tile (8 decode + 64 = 72 rows, 24 more): 88
@@ -374,7 +381,8 @@ static void test_fairness_long_prompt(void **state)
     sched_set_step_hook(s, NULL, NULL);
     while (sched_step(s) > 0) {
     }
-    for (int i = 0; i < 8; i++) req_unref(streams[i]);
+    for (int i = 0; i < 8; i++)
+        req_unref(streams[i]);
     req_unref(lr);
     free(longp);
     sched_free(s);
@@ -438,7 +446,8 @@ static void test_limits(void **state)
     /* one free slot + max_queue 2: three fit before any step, the fourth is
      * refused at once; after a step took the slot, still 2 may wait */
     struct req *q[4];
-    for (int i = 0; i < 4; i++) q[i] = make_req(prompt, 2, &p);
+    for (int i = 0; i < 4; i++)
+        q[i] = make_req(prompt, 2, &p);
     assert_int_equal(sched_submit(s, q[0], err, sizeof err), 0);
     assert_int_equal(sched_submit(s, q[1], err, sizeof err), 0);
     assert_int_equal(sched_submit(s, q[2], err, sizeof err), 0);
@@ -455,7 +464,8 @@ static void test_limits(void **state)
     }
     assert_int_equal(req_finish_reason(q[0]), REQ_FINISH_CONTEXT);
     assert_int_equal(req_n_generated(q[0]), 7);
-    for (int i = 0; i < 4; i++) req_unref(q[i]);
+    for (int i = 0; i < 4; i++)
+        req_unref(q[i]);
     sched_free(s);
 }
 
@@ -480,8 +490,10 @@ static void *client_main(void *arg)
         struct req_event ev;
         int rc;
         while ((rc = req_poll(r, &ev)) != -1) {
-            if (rc == 0) req_wait(r, 1000);
-            else if (ev.token >= 0) got[n++] = ev.token;
+            if (rc == 0)
+                req_wait(r, 1000);
+            else if (ev.token >= 0)
+                got[n++] = ev.token;
         }
         if (n == 8 && !memcmp(got, c->solo[i], 8 * sizeof *got)) c->ok++;
         req_unref(r);
@@ -505,9 +517,12 @@ static void test_thread_mode(void **state)
             run_alone(g_stories, cl[t].prompt[i], 6, 8, cl[t].solo[i]);
         }
     }
-    for (int t = 0; t < 3; t++) pthread_create(&th[t], NULL, client_main, &cl[t]);
-    for (int t = 0; t < 3; t++) pthread_join(th[t], NULL);
-    for (int t = 0; t < 3; t++) assert_int_equal(cl[t].ok, 4);
+    for (int t = 0; t < 3; t++)
+        pthread_create(&th[t], NULL, client_main, &cl[t]);
+    for (int t = 0; t < 3; t++)
+        pthread_join(th[t], NULL);
+    for (int t = 0; t < 3; t++)
+        assert_int_equal(cl[t].ok, 4);
     sched_stop(s, 1000);
     sched_free(s);
 }

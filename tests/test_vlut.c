@@ -286,7 +286,8 @@ static void test_pack_hand_computed(void **state)
     static int8_t w3[M3 * K3];
     static uint8_t tiled[M3 * G3];
     for (int m = 0; m < M3; m++)
-        for (int k = 0; k < K3; k++) w3[m * K3 + k] = (int8_t)((m + k / 4) % 3 - 1);
+        for (int k = 0; k < K3; k++)
+            w3[m * K3 + k] = (int8_t)((m + k / 4) % 3 - 1);
     assert_int_equal(vlut_pack(w3, M3, K3, tiled, NULL), 0);
     for (int m = 0; m < M3; m++)
         for (int j = 0; j < G3; j++) {
@@ -478,7 +479,8 @@ static void test_multi_parts(void **state)
     ws_alloc(&ws, 70, K, 640 + 17 + 160);
     for (size_t ni = 0; ni < sizeof Ns / sizeof *Ns; ni++) {
         const int64_t N = Ns[ni];
-        for (int i = 0; i < 3; i++) naive_gemm(w[i], x, Ms[i], K, N, want[i]);
+        for (int i = 0; i < 3; i++)
+            naive_gemm(w[i], x, Ms[i], K, N, want[i]);
         for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {
             if (!kern_isa_supported((enum kern_isa)isa)) continue;
             set_isa((enum kern_isa)isa);
@@ -487,11 +489,13 @@ static void test_multi_parts(void **state)
                 struct vlut_part parts[3];
                 for (int i = 0; i < 3; i++) {
                     const int64_t cut = Ms[i] / 32 * 16;
-                    parts[i] = (struct vlut_part){&p[i].w, got[i], half ? cut : 0, half ? Ms[i] : cut};
+                    parts[i] =
+                        (struct vlut_part){&p[i].w, got[i], half ? cut : 0, half ? Ms[i] : cut};
                 }
                 vlut_gemm_multi(parts, 3, x, N, ws.p, ws.size);
             }
-            for (int i = 0; i < 3; i++) expect_equal(got[i], want[i], N, Ms[i], "multi", K);
+            for (int i = 0; i < 3; i++)
+                expect_equal(got[i], want[i], N, Ms[i], "multi", K);
         }
     }
     set_isa(kern_isa_best());
