@@ -41,6 +41,7 @@ struct req {
 
     /* scheduler */
     enum req_state state;
+    enum req_finish finish_pending; /* set by the step that finished it, published at eviction */
     struct sampler *smp;
     int32_t slot;
     int32_t n_prefilled; /* prompt tokens in KV */

@@ -46,6 +46,7 @@ struct sched {
     struct fwd_row *rows;   /* (max_rows) */
     struct sched_row *info; /* (max_rows) */
     struct req **sampled;   /* (n_slots) request of each logits row */
+    struct req **done;      /* (n_slots) requests evicted in this step */
     int32_t max_rows;
 
     /* submit queue (FCFS ring), guarded by qmu */
@@ -101,6 +102,7 @@ static void free_memory(struct sched *s)
     free(s->rows);
     free(s->info);
     free(s->sampled);
+    free(s->done);
     free(s->queue);
     free(s->live);
     free(s->free_slots);
@@ -134,11 +136,12 @@ int sched_new(const struct model *m, const struct sched_config *cfg, struct sche
     s->rows = malloc((size_t)s->max_rows * sizeof *s->rows);
     s->info = malloc((size_t)s->max_rows * sizeof *s->info);
     s->sampled = malloc((size_t)c.n_slots * sizeof *s->sampled);
+    s->done = malloc((size_t)c.n_slots * sizeof *s->done);
     s->q_cap = c.max_queue + c.n_slots;
     s->queue = malloc((size_t)s->q_cap * sizeof *s->queue);
     s->live = malloc((size_t)c.n_slots * sizeof *s->live);
     s->free_slots = malloc((size_t)c.n_slots * sizeof *s->free_slots);
-    if (!s->logits || !s->rows || !s->info || !s->sampled || !s->queue || !s->live ||
+    if (!s->logits || !s->rows || !s->info || !s->sampled || !s->done || !s->queue || !s->live ||
         !s->free_slots) {
         rc = lf_errf(err, err_len, LF_ERR_NOMEM, "out of memory for the scheduler");
         goto fail;
@@ -213,11 +216,13 @@ int sched_submit(struct sched *s, struct req *r, char *err, size_t err_len)
 
 /* ---- finishing ---- */
 
+/* Mark r finished; its reader learns it only when it leaves the batch
+ * (evict), so that a client that sees its last event finds the slot free. */
 static void finish(struct sched *s, struct req *r, enum req_finish f)
 {
     if (r->state == REQ_DONE) return;
     r->state = REQ_DONE;
-    req_publish_done(r, f);
+    r->finish_pending = f;
     atomic_fetch_add(&s->st_finished, 1);
     if (f == REQ_FINISH_CANCELLED) atomic_fetch_add(&s->st_cancelled, 1);
     if (f == REQ_FINISH_STOP) atomic_fetch_add(&s->st_stop, 1);
@@ -331,6 +336,7 @@ static void admit(struct sched *s)
         struct req *r = s->queue[(s->q_head + i) % Q];
         if (req_is_cancelled(r) || s->cancel_all) {
             finish(s, r, REQ_FINISH_CANCELLED);
+            req_publish_done(r, r->finish_pending); /* it never had a slot */
             notify(r);
             req_unref(r);
         } else if (s->n_free > 0 && kept == 0) {
@@ -351,21 +357,28 @@ static void admit(struct sched *s)
 /* Evict finished requests and compact the live list in place (order kept). */
 static void evict(struct sched *s)
 {
-    int32_t n = 0;
+    /* Slots and counters first, then the readers are woken: a client that
+     * sees its last token and asks /metrics finds its slot already free. */
+    int32_t n = 0, n_done = 0;
     for (int32_t i = 0; i < s->n_live; i++) {
         struct req *r = s->live[i];
-        notify(r);
         if (r->state == REQ_DONE) {
             s->free_slots[s->n_free++] = r->slot;
             r->slot = -1;
             atomic_fetch_add(&s->st_evictions, 1);
-            req_unref(r);
+            s->done[n_done++] = r;
         } else {
             s->live[n++] = r;
         }
     }
     s->n_live = n;
     atomic_store(&s->st_running, n);
+    for (int32_t i = 0; i < n; i++) notify(s->live[i]);
+    for (int32_t i = 0; i < n_done; i++) {
+        req_publish_done(s->done[i], s->done[i]->finish_pending);
+        notify(s->done[i]);
+        req_unref(s->done[i]);
+    }
 }
 
 static void add_row(struct sched *s, int32_t *n_rows, struct req *r, int32_t pos, int32_t token,

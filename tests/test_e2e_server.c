@@ -419,7 +419,7 @@ static void test_limits_auth_busy_with_curl(void **state)
     (void)state;
     struct tu_server s;
     char args[512], cmd[2048];
-    snprintf(args, sizeof args, "-m %s --quiet --max-seqs 1 --max-queue 1 --max-body 4096 --api-key sekret --ctx 8192", g_tiny);
+    snprintf(args, sizeof args, "-m %s --quiet --max-seqs 1 --max-queue 1 --max-body 4096 --api-key sekret --ctx 16384", g_tiny);
     if (tu_server_start(&s, args)) fail_msg("server: %s", s.log);
     char *out = tu_tmp_path("curl.out");
     struct {
@@ -456,7 +456,8 @@ static void test_limits_auth_busy_with_curl(void **state)
     free(b.data), free(big), free(bigbody);
     /* 503: one slot busy, one queued, the third is refused (the two long
      * requests go out together through libcurl's multi interface) */
-    const char *lb = "{\"prompt\":\"x\",\"max_tokens\":8000,\"ignore_eos\":true}";
+    /* 16,000 tokens: seconds even for a fast engine, so both stay in */
+    const char *lb = "{\"prompt\":\"x\",\"max_tokens\":16000,\"ignore_eos\":true}";
     CURLM *multi = curl_multi_init();
     CURL *e[2];
     struct body eb[2] = {{0}, {0}};
@@ -481,7 +482,14 @@ static void test_limits_auth_busy_with_curl(void **state)
         if (getenv("E2E_DEBUG")) fprintf(stderr, "running %g queue %g (curl running %d)\n", r, q, running);
         both_in = r == 1 && q == 1;
     }
-    if (!both_in) fail_msg("the two long requests are not running + queued (curl running %d)", running);
+    if (!both_in) {
+        long st[2] = {0, 0};
+        for (int i = 0; i < 2; i++) curl_easy_getinfo(e[i], CURLINFO_RESPONSE_CODE, &st[i]);
+        fail_msg("the two long requests are not running + queued after %.1f s (curl running %d; "
+                 "status %ld %.200s / %ld %.200s)",
+                 mono() - t0, running, st[0], eb[0].data ? eb[0].data : "", st[1],
+                 eb[1].data ? eb[1].data : "");
+    }
     char ra[16];
     struct body b3 = {0};
     long st3 = http(u, "POST", lb, "sekret", &b3, ra);
