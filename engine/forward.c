@@ -341,19 +341,6 @@ static void head_q8_worker(void *ctx, int ith, int nth)
     if (r0 < r1) q8_gemm(w, t->f->hq, t->f->hd, t->N, t->y, t->ldy, r0, r1);
 }
 
-/* This thread's share of one matmul: whole 16-row blocks per thread keep
- * the kernels' row tiles intact. */
-static void matmul_part(const struct mm_task *t, int ith, int nth, int64_t *r0, int64_t *r1)
-{
-    tpool_split_aligned(t->w->rows, 16, ith, nth, r0, r1);
-    if (*r0 >= *r1) return;
-    struct fwd_thread *th = &t->f->th[ith];
-    if (t->int8 && t->w->vl.lut && !t->f->opt.reference)
-        matmul_vlut_rows(t, th, *r0, *r1);
-    else
-        matmul_ref_rows(t, th, *r0, *r1);
-}
-
 /* Up to three matmuls over the same input in one parallel region (q, k, v;
  * gate, up; or one), each split by output rows; with gate_up set, each
  * thread then applies the gated activation to the columns it computed of
@@ -382,46 +369,83 @@ static void gated_act(const struct fwd *f, float *gate, const float *up, int32_t
         }
 }
 
-/* Whether a region's matmuls can share the Vec-LUT tables: all ternary
- * with both layouts, on the kernel path, at a width that takes the LUT. */
-static bool shared_lut(const struct mm_region *reg)
+/* Whether a region's matmuls run on the ternary kernels: all ternary with
+ * both layouts, on the kernel path. */
+static bool kernel_region(const struct mm_region *reg)
 {
-    if (reg->n < 2 || reg->mm[0].f->opt.reference || vlut_lut_tokens(reg->mm[0].N) == 0)
-        return false;
+    if (reg->mm[0].f->opt.reference) return false;
     for (int i = 0; i < reg->n; i++)
         if (!reg->mm[i].int8 || !reg->mm[i].w->vl.lut || !reg->mm[i].w->vl.mad) return false;
     return true;
 }
 
+/* Tokens [n0, n1) x rows [r0[i], r1[i]) of each matmul of the region: the
+ * int32 products through the Vec-LUT kernel (all matmuls sharing its
+ * tables) or the multiply-add kernel, back to floats, and the gated
+ * activation for gate/up (the same rows of both). */
+static void mm_rect(const struct mm_region *reg, int ith, int64_t n0, int64_t n1, bool lut,
+                    const int64_t r0[3], const int64_t r1[3])
+{
+    if (n1 <= n0) return;
+    struct fwd *f = reg->mm[0].f;
+    struct fwd_thread *th = &f->th[ith];
+    const int64_t K = reg->mm[0].w->cols, nt = n1 - n0;
+    const int8_t *x = f->xq + n0 * K;
+    struct vlut_part parts[3];
+    for (int i = 0; i < reg->n; i++)
+        parts[i] = (struct vlut_part){&reg->mm[i].w->vl, reg->mm[i].yi + n0 * reg->mm[i].w->rows, r0[i], r1[i]};
+    if (lut) vlut_gemm_multi(parts, reg->n, x, nt, th->ws, f->ws_size);
+    else
+        for (int i = 0; i < reg->n; i++)
+            vlut_gemm_mad(parts[i].w, x, nt, parts[i].y, r0[i], r1[i], th->ws, f->ws_size);
+    for (int i = 0; i < reg->n; i++) {
+        const struct mm_task *t = &reg->mm[i];
+        const struct model_weight *w = t->w;
+        kern_ops()->act_dequant(parts[i].y, w->rows, nt, r0[i], r1[i], w->row_scale, f->xs + n0,
+                                w->scale, t->y + n0 * t->ldy, t->ldy);
+    }
+    if (reg->gate_up && r0[0] < r1[0])
+        gated_act(f, reg->mm[0].y + n0 * reg->mm[0].ldy, reg->mm[1].y + n0 * reg->mm[0].ldy,
+                  (int32_t)nt, reg->mm[0].ldy, r0[0], r1[0]);
+}
+
+/* The kernel path splits a region between the threads by whole 32-token
+ * tiles when there are enough of them (each thread then builds only its own
+ * tiles' tables, over all rows), else by output rows; tokens past the last
+ * Vec-LUT tile go through the multiply-add kernel split by rows. Every
+ * output is still computed by one thread in a fixed order. */
 static void mm_region_worker(void *ctx, int ith, int nth)
 {
     const struct mm_region *reg = ctx;
-    int64_t r0 = 0, r1 = 0;
-    if (shared_lut(reg)) {
-        struct fwd *f = reg->mm[0].f;
-        struct vlut_part parts[3];
-        for (int i = 0; i < reg->n; i++) {
-            const struct mm_task *t = &reg->mm[i];
-            tpool_split_aligned(t->w->rows, 16, ith, nth, &r0, &r1);
-            parts[i] = (struct vlut_part){&t->w->vl, t->yi, r0, r1};
-        }
-        const int64_t N = reg->mm[0].N, nl = vlut_lut_tokens(N), K = reg->mm[0].w->cols;
-        vlut_gemm_multi(parts, reg->n, f->xq, nl, f->th[ith].ws, f->ws_size);
-        for (int i = 0; i < reg->n && nl < N; i++) /* the tokens past the last full tile */
-            vlut_gemm_mad(parts[i].w, f->xq + nl * K, N - nl, parts[i].y + nl * parts[i].w->rows,
-                          parts[i].m0, parts[i].m1, f->th[ith].ws, f->ws_size);
-        for (int i = 0; i < reg->n; i++) {
-            const struct mm_task *t = &reg->mm[i];
-            const struct model_weight *w = t->w;
-            kern_ops()->act_dequant(t->yi, w->rows, t->N, parts[i].m0, parts[i].m1, w->row_scale,
-                                    f->xs, w->scale, t->y, t->ldy);
-        }
-    } else {
-        for (int i = 0; i < reg->n; i++)
-            matmul_part(&reg->mm[i], ith, nth, &r0, &r1);
+    int64_t r0[3] = {0}, r1[3] = {0}, all[3] = {0};
+    for (int i = 0; i < reg->n; i++) {
+        tpool_split_aligned(reg->mm[i].w->rows, 16, ith, nth, &r0[i], &r1[i]);
+        all[i] = reg->mm[i].w->rows;
     }
-    if (reg->gate_up && r0 < r1)
-        gated_act(reg->mm[0].f, reg->mm[0].y, reg->mm[1].y, reg->mm[0].N, reg->mm[0].ldy, r0, r1);
+    if (!kernel_region(reg)) {
+        for (int i = 0; i < reg->n; i++) {
+            if (r0[i] >= r1[i]) continue;
+            if (reg->mm[i].int8 && reg->mm[i].w->vl.lut && !reg->mm[i].f->opt.reference)
+                matmul_vlut_rows(&reg->mm[i], &reg->mm[i].f->th[ith], r0[i], r1[i]);
+            else
+                matmul_ref_rows(&reg->mm[i], &reg->mm[i].f->th[ith], r0[i], r1[i]);
+        }
+        if (reg->gate_up && r0[0] < r1[0])
+            gated_act(reg->mm[0].f, reg->mm[0].y, reg->mm[1].y, reg->mm[0].N, reg->mm[0].ldy,
+                      r0[0], r1[0]);
+        return;
+    }
+    const int64_t N = reg->mm[0].N, nl = vlut_lut_tokens(N);
+    const int64_t tiles = (nl + VLUT_LANES - 1) / VLUT_LANES;
+    if (tiles >= nth) {
+        int64_t t0, t1;
+        tpool_split(tiles, ith, nth, &t0, &t1);
+        const int64_t n1 = t1 * VLUT_LANES < nl ? t1 * VLUT_LANES : nl;
+        mm_rect(reg, ith, t0 * VLUT_LANES, n1, true, (const int64_t[3]){0, 0, 0}, all);
+    } else {
+        mm_rect(reg, ith, 0, nl, true, r0, r1);
+    }
+    mm_rect(reg, ith, nl, N, false, r0, r1);
 }
 
 /* Run n <= 3 matmuls of the same input x in one parallel region (the int8
