@@ -1,21 +1,28 @@
-/* forward.c - the reference forward pass over a fused batch.
+/* forward.c - the forward pass over a fused batch, reference and kernel paths.
  *
  * Shapes (R = rows in the batch, E = n_embd, QD = n_head*head_dim,
  * KVD = n_head_kv*head_dim, F = n_ff):
  *   x  (R, E)   residual stream          xb (R, max(E,QD,F)) normed input
  *   q  (R, QD)  k, v (R, KVD)            att (R, QD) attention output
- *   hb, hb2 (R, F) FFN gate/up           out (R', E) rows that want logits
+ *   hb, hb2 (R, F) FFN gate/up           out (R, E) the last residual branch
  * Each layer: K/V of all rows go into their slots first, then every row
  * attends over its own sequence's positions 0..pos - so rows of one sequence
  * can share a call (prefill) and rows of many sequences can too (decode).
  *
- * Matmuls: a weight row is dequantized once per call (float path) or unpacked
- * to trits (int8 path) and then dotted with every row of the batch in a fixed
- * order, which is what makes results independent of the batch. Repacked
- * ternary weights go through vlut_gemm instead (exact int32, then the same
- * float epilogue). Matmuls and attention are split over the thread pool by
- * output rows; each output is computed by one thread in the same order
- * whatever the split, so threads change nothing in the numbers.
+ * A call is a sequence of parallel regions on the thread pool (one barrier
+ * each): row-parallel ones (embedding; residual add + norm + int8
+ * quantization; RoPE + KV stores) prepare the input of matmul regions (q/k/v
+ * together, wo, gate/up together with the gated activation, down), and the
+ * attention region takes (row, KV head) pairs round-robin.
+ *
+ * Matmuls: on the reference path a weight row is dequantized once per call
+ * (float path) or unpacked to trits (int8 path) and dotted with every row of
+ * the batch in a fixed order. Repacked ternary weights go through the
+ * Vec-LUT / multiply-add kernels instead (exact int32, then the same float
+ * epilogue), split between the threads by output rows or by 32-token tiles.
+ * Every output is computed by one thread in an order that does not depend on
+ * the batch or the split, so neither the batch composition nor the thread
+ * count changes the numbers.
  */
 #include "engine/forward.h"
 
