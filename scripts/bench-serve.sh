@@ -9,7 +9,10 @@
 #   SWEEP [1,2,4,8,16]           NUM_PROMPTS [64]   INPUT_LEN [64]  OUTPUT_LEN [64]
 #   HEALTH_TIMEOUT [120] seconds to wait for /health
 #   OUT [BUILD_DIR/bench-serve]  where sweep.json, sweep.svg and the logs go
-#   SERVE_ARGS                   extra arguments for `lutfuse serve`
+#   SERVE_ARGS [--max-seqs <largest SWEEP level> --ctx 1024]
+#                                extra arguments for `lutfuse serve` (by default as many
+#                                KV slots as the largest concurrency, so that level is
+#                                not measuring the queue)
 #   LOADGEN_ARGS                 extra arguments for lutfuse-loadgen
 set -eu
 
@@ -55,11 +58,13 @@ if curl -s -o /dev/null "$url/health"; then
 fi
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
-# SERVE_ARGS is split into words on purpose.
+max_level=$(echo "$sweep" | tr ',' '\n' | sort -n | tail -1)
+serve_args=${SERVE_ARGS:---max-seqs $max_level --ctx 1024}
+# serve_args is split into words on purpose.
 # shellcheck disable=SC2086
-"$bin" serve -m "$model" --host "$host" --port "$port" ${SERVE_ARGS:-} >"$out/server.log" 2>&1 &
+"$bin" serve -m "$model" --host "$host" --port "$port" $serve_args >"$out/server.log" 2>&1 &
 pid=$!
-echo "server: $bin serve -m $model --host $host --port $port ${SERVE_ARGS:-}"
+echo "server: $bin serve -m $model --host $host --port $port $serve_args"
 echo "server: pid $pid, log $out/server.log"
 
 # Wait for GET /health to return 200, at most health_timeout seconds.

@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -562,7 +563,8 @@ static void bench_usage(FILE *f)
 {
     fprintf(f,
             "usage: lutfuse bench -m FILE [--prompt P] [--batch N] [--gen G] [--json]\n"
-            "       lutfuse bench -m FILE --concurrency K [--rate R] [--prompt P] [--gen G]\n\n"
+            "       lutfuse bench -m FILE --concurrency K [--rate R] [--max-concurrency C]\n"
+            "                     [--prompt P] [--gen G]\n\n"
             "Without --concurrency: prefill one P-token prompt, then decode G steps with N\n"
             "sequences together (each with its own context, forked from the prompt); prints\n"
             "prefill tokens/s, aggregate decode tokens/s and peak memory, in steady state\n"
@@ -580,7 +582,10 @@ static void bench_usage(FILE *f)
             "      --reference    the scalar reference path (no repacked kernels)\n"
             "      --profile      time each phase of the decode steps (ms per step)\n"
             "      --json         one JSON object on stdout instead of text\n"
-            "      --concurrency K, --rate R, --no-serial (skip the one-at-a-time run), --seed S\n");
+            "      --concurrency K, --rate R, --no-serial (skip the one-at-a-time run), --seed S\n"
+            "      --max-concurrency C  closed loop: at most C requests in flight, the next one\n"
+            "                     submitted when one finishes (as lutfuse-loadgen and vLLM's\n"
+            "                     benchmark do; the scheduler gets C slots)\n");
 }
 
 static long peak_rss_kib(void)
@@ -598,6 +603,7 @@ static long peak_rss_kib(void)
 
 struct sbench {
     int32_t K, P, G, threads;
+    int32_t max_inflight; /* closed loop: at most this many in flight (0: no limit) */
     double rate; /* requests/s, 0 = all at once */
     uint64_t seed;
 };
@@ -629,13 +635,45 @@ static uint64_t sb_rand(uint64_t *st)
     return *st >> 11;
 }
 
+/* The driver sleeps until the scheduler publishes events (it shares a core
+ * with compute worker 0 on small machines, so it must not poll). */
+struct sb_wake {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t gen;
+};
+
+static void sb_notify(void *ctx)
+{
+    struct sb_wake *w = ctx;
+    pthread_mutex_lock(&w->mu);
+    w->gen++;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Wait up to timeout_s for events after generation *seen. */
+static void sb_wait(struct sb_wake *w, uint64_t *seen, double timeout_s)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    const long ns = (long)(timeout_s * 1e9);
+    until.tv_sec += ns / 1000000000L;
+    until.tv_nsec += ns % 1000000000L;
+    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    pthread_mutex_lock(&w->mu);
+    if (w->gen == *seen) pthread_cond_timedwait(&w->cv, &w->mu, &until);
+    *seen = w->gen;
+    pthread_mutex_unlock(&w->mu);
+}
+
 /* Run K requests (all at once, or Poisson arrivals at b->rate) through a
  * scheduler with `slots` sequences; serial = one request at a time. */
 static int sbench_run(const struct model *m, const struct sbench *b, bool serial,
                       struct sbench_result *out, char *err, size_t err_len)
 {
     struct sched_config sc = sched_config_default();
-    sc.n_slots = serial ? 1 : b->K;
+    sc.n_slots = serial ? 1 : b->max_inflight > 0 && b->max_inflight < b->K ? b->max_inflight : b->K;
     sc.n_ctx = b->P + b->G + 1;
     sc.batch_tokens = sc.n_slots > 256 ? sc.n_slots : 256;
     sc.prefill_cap = 64;
@@ -656,19 +694,23 @@ static int sbench_run(const struct model *m, const struct sbench *b, bool serial
     rp.sampling.temperature = 0.0f;
     rp.max_tokens = b->G;
     rp.ignore_eos = true;
+    struct sb_wake wake = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    uint64_t seen = 0;
     const double t0 = now_s();
     double next_arrival = t0;
-    int32_t submitted = 0, done = 0;
+    int32_t submitted = 0, done = 0, finished = 0;
     double *last_t = calloc((size_t)b->K, sizeof *last_t);
-    bool *got_first = calloc((size_t)b->K, sizeof *got_first);
-    if (!last_t || !got_first) rc = LF_ERR_NOMEM;
+    bool *got_first = calloc((size_t)b->K, sizeof *got_first), *fin = calloc((size_t)b->K, sizeof *fin);
+    if (!last_t || !got_first || !fin) rc = LF_ERR_NOMEM;
+    const int32_t cap = serial ? 1 : b->max_inflight > 0 ? b->max_inflight : b->K;
     while (!rc && done < b->K) {
-        /* submit what has arrived (serial: only when nothing is in flight) */
-        while (submitted < b->K && (serial ? submitted == done : now_s() >= next_arrival)) {
+        /* submit what has arrived, at most cap in flight (serial: one) */
+        while (submitted < b->K && submitted - finished < cap && now_s() >= next_arrival) {
             for (int32_t i = 0; i < b->P; i++)
                 prompt[i] = i == 0 && tok_bos(m->tok) >= 0 ? tok_bos(m->tok)
                                                             : (int32_t)(sb_rand(&st) % (uint64_t)m->hp.n_vocab);
             if ((rc = req_new(prompt, b->P, &rp, &reqs[submitted], err, err_len))) break;
+            req_set_notify(reqs[submitted], sb_notify, &wake);
             if ((rc = sched_submit(s, reqs[submitted], err, err_len))) break;
             submitted++;
             if (b->rate > 0)
@@ -686,6 +728,7 @@ static int sbench_run(const struct model *m, const struct sbench *b, bool serial
                 else itl[n_itl++] = (ev.t - last_t[i]) * 1e3;
                 last_t[i] = ev.t;
             }
+            if (r == -1 && !fin[i]) fin[i] = true, finished++; /* drained and done */
         }
         while (done < submitted && req_finish_reason(reqs[done]) != REQ_RUNNING) {
             struct req_event ev;
@@ -693,8 +736,8 @@ static int sbench_run(const struct model *m, const struct sbench *b, bool serial
             done++;
         }
         if (idle && done < b->K) {
-            struct timespec ts = {0, 200000L};
-            nanosleep(&ts, NULL);
+            const double to_arrival = submitted < b->K ? next_arrival - now_s() : 0.1;
+            sb_wait(&wake, &seen, to_arrival > 0.1 ? 0.1 : to_arrival > 0 ? to_arrival : 0.0005);
         }
     }
     const double wall = now_s() - t0;
@@ -713,10 +756,12 @@ static int sbench_run(const struct model *m, const struct sbench *b, bool serial
             out->itl[k] = pct(itl, n_itl, ps[k]);
         }
     }
+    if (s) sched_stop(s, 0); /* no notify after this */
     for (int32_t i = 0; reqs && i < submitted; i++) req_unref(reqs[i]);
-    if (s) sched_stop(s, 0);
     sched_free(s);
-    free(reqs), free(ttft), free(itl), free(prompt), free(last_t), free(got_first);
+    pthread_mutex_destroy(&wake.mu);
+    pthread_cond_destroy(&wake.cv);
+    free(reqs), free(ttft), free(itl), free(prompt), free(last_t), free(got_first), free(fin);
     return rc;
 }
 
@@ -735,12 +780,12 @@ static int bench_concurrency(const char *path, const struct sbench *b, bool seri
     }
     const double gain = serial && one.output_tok_s > 0 ? fused.output_tok_s / one.output_tok_s : 0;
     if (json) {
-        printf("{\"model\":\"%s\",\"concurrency\":%d,\"prompt\":%d,\"gen\":%d,\"threads\":%d,"
+        printf("{\"model\":\"%s\",\"concurrency\":%d,\"max_concurrency\":%d,\"prompt\":%d,\"gen\":%d,\"threads\":%d,"
                "\"rate\":%g,\"output_tok_s\":%.3f,\"wall_s\":%.3f,\"steps\":%llu,\"mean_batch\":%.2f,"
                "\"ttft_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f},"
                "\"itl_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f},"
                "\"serial_output_tok_s\":%.3f,\"fusion_gain\":%.3f,\"isa\":\"%s\"}\n",
-               path, b->K, b->P, b->G, b->threads, b->rate, fused.output_tok_s, fused.wall_s,
+               path, b->K, b->max_inflight, b->P, b->G, b->threads, b->rate, fused.output_tok_s, fused.wall_s,
                (unsigned long long)fused.steps, fused.mean_batch, fused.ttft[0], fused.ttft[1],
                fused.ttft[2], fused.itl[0], fused.itl[1], fused.itl[2], one.output_tok_s, gain,
                kern_isa_name(kern_isa()));
@@ -768,7 +813,8 @@ int cmd_bench(int argc, char **argv)
         {"reference", no_argument, 0, 6},     {"help", no_argument, 0, 'h'},
         {"concurrency", required_argument, 0, 7}, {"rate", required_argument, 0, 8},
         {"no-serial", no_argument, 0, 9},     {"seed", required_argument, 0, 10},
-        {"profile", no_argument, 0, 11},      {0, 0, 0, 0}};
+        {"profile", no_argument, 0, 11},      {"max-concurrency", required_argument, 0, 12},
+        {0, 0, 0, 0}};
     struct sbench sb = {0};
     bool serial = true;
     float rate = 0;
@@ -791,6 +837,7 @@ int cmd_bench(int argc, char **argv)
         case 9: serial = false; break;
         case 10: rc = parse_i64(C, "--seed", optarg, 0, INT64_MAX, &seed); break;
         case 11: profile = true; break;
+        case 12: rc = parse_i32(C, "--max-concurrency", optarg, 1, 4096, &sb.max_inflight); break;
         case 'h': bench_usage(stdout); return 0;
         default: bench_usage(stderr); return 2;
         }

@@ -1,6 +1,7 @@
 /* test_cli.c - the lutfuse command line, run as a real process. */
 #include "tests/testutil.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +179,32 @@ static void test_mkmodel_and_quantize(void **state)
     free(a), free(b), free(c), free(d);
 }
 
+/* bench --concurrency with --max-concurrency: a closed loop of 6 requests,
+ * at most 2 in flight. Each request takes at least 5 steps (prefill giving
+ * the first token, then 4 decode steps), so 2 at a time need at least 15
+ * steps (all 6 at once would need 5); a step holds at most 2 requests' rows. */
+static void test_bench_closed_loop(void **state)
+{
+    (void)state;
+    char *m = stories(), args[1024], *out, *err;
+    snprintf(args, sizeof args,
+             "bench -m %s --concurrency 6 --max-concurrency 2 --prompt 8 --gen 5 --threads 1 --json", m);
+    assert_int_equal(run(args, NULL, &out, &err), 0);
+    json_error_t je;
+    json_t *j = json_loads(out, 0, &je);
+    if (!j) fail_msg("bench --json printed no JSON object: %s", out);
+    assert_int_equal(json_integer_value(json_object_get(j, "concurrency")), 6);
+    assert_int_equal(json_integer_value(json_object_get(j, "max_concurrency")), 2);
+    assert_int_equal(json_integer_value(json_object_get(j, "gen")), 5);
+    assert_true(json_integer_value(json_object_get(j, "steps")) >= 15);
+    const double mean = json_number_value(json_object_get(j, "mean_batch"));
+    assert_true(mean >= 1.0 && mean <= 16.0);
+    assert_true(json_number_value(json_object_get(j, "output_tok_s")) > 0);
+    assert_true(json_number_value(json_object_get(j, "serial_output_tok_s")) > 0);
+    json_decref(j);
+    free(out), free(err), free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_bad_flags_and_files),
         cmocka_unit_test(test_help_everywhere),
         cmocka_unit_test(test_mkmodel_and_quantize),
+        cmocka_unit_test(test_bench_closed_loop),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }
