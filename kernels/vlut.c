@@ -47,7 +47,7 @@
  *    in int16 - the flush bound - and pays the int32 flush once per 48
  *    lookups, while its lookups hit tables in L1. (The previous design kept
  *    48 groups' tables, 243 KiB, in L2 and each row's int16 sums in
- *    registers; the L1 version is ~25% faster in bench_kernels here. With
+ *    registers; the L1 version is ~20-30% faster in bench_kernels here. With
  *    L1-sized K-tiles and no int16 accumulator in memory, the int32 flush
  *    every few lookups cost more than the L2 misses.)
  *  - The tiled LUT layout (vlut.h) puts a K-tile's rows one after another, so

@@ -44,18 +44,19 @@
  * |w| <= 1, so |entry| <= 128*VLUT_G = 512, and L lookups stay within int16
  * while 512*L <= 32767, i.e. L <= floor(32767/512) = 63. */
 #define VLUT_FLUSH_LOOKUPS (32767 / (128 * VLUT_G))
-/* Groups of VLUT_G weights per K-tile (192 activations): the tables of one
- * K-tile (48 * 81 rows * 64 B = 243 KiB) live in L2, and each output row
- * flushes its int16 partials once per K-tile. Measured on Zen 4 (N=32,
- * 2560x2560, best of runs, GMAC/s, avx512 / avx2): KT=4 167/110 (tables in
- * L1, flush-bound), 8 205/141, 16 229/153, 32 215/157, 48 212/187,
- * 63 197/183. Must be <= VLUT_FLUSH_LOOKUPS. */
+/* Groups of VLUT_G weights per K-tile (192 activations): the unit of the
+ * tiled code layout and of the int32 flush - each output row widens its
+ * int16 partial sums once per K-tile, so it must be <= VLUT_FLUSH_LOOKUPS.
+ * (With tables per K-tile, measured on the earlier Zen 4 machine at N=32,
+ * 2560x2560, GMAC/s avx512 / avx2: KT=4 167/110, 8 205/141, 16 229/153,
+ * 32 215/157, 48 212/187, 63 197/183; the tables are now built per
+ * VLUT_SUB sub-tile.) */
 #define VLUT_KT 48
 /* Groups per table build (a sub-tile of a K-tile): 8 groups' tables are
  * 8 * 81 rows * 64 B = 41.5 KiB, which stays in a 48 KiB L1. Each row sums
  * a sub-tile's lookups into an int16 accumulator kept in the workspace
  * (acc16) and flushes it to int32 once per K-tile, so the flush cost stays
- * that of VLUT_KT while the lookups hit L1 (~25% faster than 48-group
+ * that of VLUT_KT while the lookups hit L1 (~20-30% faster than 48-group
  * tables in L2, measured with a micro-benchmark on the development machine). */
 #define VLUT_SUB 8
 #define VLUT_MAD_BLOCK 256      /* weights per MAD block */
@@ -147,7 +148,7 @@ void vlut_gemm_mad(const struct vlut_weights *w, const int8_t *x, int64_t N, int
  *   VLUT_LANES int16 each (xg[(j*VLUT_G + i)*VLUT_LANES + lane] is activation
  *   4j+i of the tile for token `lane`). Writes tables[j][c][lane] (kt x 81 x
  *   VLUT_LANES int16, 64-byte aligned) = sum_i (digit_i(c) - 1) * xg[j][i][lane].
- *   Needs kt <= VLUT_KT.
+ *   Needs kt <= VLUT_SUB (the workspace holds one sub-tile's tables).
  * vlut_lut_tile: one sub-tile over `rows` output rows: for r in [0,rows),
  *   s[lane] = (flags & VLUT_LOAD16 ? acc16[r][lane] : 0) + sum_{j<kt}
  *   tables[j][codes[r*code_stride + j]][lane] in int16; then with

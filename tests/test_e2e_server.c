@@ -138,15 +138,10 @@ static char *stream_text(const char *body, json_int_t *completion_tokens, int *n
 
 static double metric_value(const struct tu_server *s, const char *name)
 {
-    char *u = url(s, "/metrics");
-    struct body b = {0};
-    assert_int_equal(http(u, "GET", NULL, NULL, &b, NULL), 200);
-    char key[128];
-    snprintf(key, sizeof key, "\n%s ", name);
-    const char *p = strstr(b.data, key);
-    double v = p ? atof(p + strlen(key)) : -1;
-    free(b.data);
-    free(u);
+    char *m = tu_server_metrics(s);
+    assert_non_null(m);
+    const double v = tu_metrics_value(m, name);
+    free(m);
     return v;
 }
 
