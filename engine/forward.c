@@ -559,10 +559,13 @@ static void rows_worker(void *ctx, int ith, int nth)
                 rope_head(q + h * hd, cs, hp);
             for (int32_t h = 0; h < hp->n_head_kv; h++)
                 rope_head(k + h * hd, cs, hp);
-            memcpy(kv_keys(t->kv, r->slot, t->layer) + (size_t)r->pos * KVD, k,
-                   (size_t)KVD * sizeof(float));
-            memcpy(kv_values(t->kv, r->slot, t->layer) + (size_t)r->pos * KVD,
-                   f->v + (size_t)i * KVD, (size_t)KVD * sizeof(float));
+            for (int32_t h = 0; h < hp->n_head_kv; h++) {
+                const size_t at = (size_t)r->pos * hd, src = (size_t)i * KVD + (size_t)h * hd;
+                memcpy(kv_keys(t->kv, r->slot, t->layer, h) + at, f->k + src,
+                       (size_t)hd * sizeof(float));
+                memcpy(kv_values(t->kv, r->slot, t->layer, h) + at, f->v + src,
+                       (size_t)hd * sizeof(float));
+            }
             break;
         }
         case ROWS_HEAD: {
@@ -590,16 +593,16 @@ static void attend(struct fwd *f, float *scores, const struct kv_cache *kv, int3
 {
     const struct model_hparams *hp = &f->m->hp;
     const struct kern_ops *ops = kern_ops();
-    const int32_t hd = hp->head_dim, kvd = kv->kv_dim, G = hp->n_head / hp->n_head_kv;
+    const int32_t hd = hp->head_dim, G = hp->n_head / hp->n_head_kv;
     const int32_t n = row->pos + 1, ld = f->n_ctx;
-    const float *K = kv_keys(kv, row->slot, layer) + (size_t)kvh * hd;
-    const float *V = kv_values(kv, row->slot, layer) + (size_t)kvh * hd;
+    const float *K = kv_keys(kv, row->slot, layer, kvh);
+    const float *V = kv_values(kv, row->slot, layer, kvh);
     const float inv_sqrt = 1.0f / sqrtf((float)hd);
     const size_t h0 = (size_t)kvh * G;
-    ops->attn_scores(q + h0 * hd, G, K, kvd, n, hd, inv_sqrt, scores, ld);
+    ops->attn_scores(q + h0 * hd, G, K, hd, n, hd, inv_sqrt, scores, ld);
     for (int32_t g = 0; g < G; g++)
         ops->act_softmax(scores + (size_t)g * ld, n);
-    ops->attn_mix(scores, ld, G, V, kvd, n, hd, out + h0 * hd);
+    ops->attn_mix(scores, ld, G, V, hd, n, hd, out + h0 * hd);
 }
 
 struct att_task {
@@ -632,8 +635,8 @@ static int check_rows(const struct fwd *f, const struct kv_cache *kv, const stru
     if (n <= 0 || n > f->max_rows)
         return lf_errf(err, err_len, LF_ERR_INVALID, "batch of %d rows (capacity %d)", n,
                        f->max_rows);
-    if (kv->n_layer != hp->n_layer || kv->kv_dim != hp->n_head_kv * hp->head_dim ||
-        kv->n_ctx > f->n_ctx)
+    if (kv->n_layer != hp->n_layer || kv->n_head_kv != hp->n_head_kv ||
+        kv->head_dim != hp->head_dim || kv->n_ctx > f->n_ctx)
         return lf_errf(err, err_len, LF_ERR_INVALID, "KV cache does not match the model");
     int32_t outs = 0;
     for (int32_t i = 0; i < n; i++) {

@@ -1,31 +1,36 @@
 /* kv.c - KV cache allocation. */
 #include "engine/kv.h"
 
+#include "engine/mem.h"
 #include "engine/status.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-uint64_t kv_bytes(int32_t n_slots, int32_t n_ctx, int32_t n_layer, int32_t kv_dim)
+uint64_t kv_bytes(int32_t n_slots, int32_t n_ctx, int32_t n_layer, int32_t n_head_kv,
+                  int32_t head_dim)
 {
-    if (n_slots <= 0 || n_ctx <= 0 || n_layer <= 0 || kv_dim <= 0) return 0;
-    uint64_t n = (uint64_t)n_slots * (uint64_t)n_layer; /* each factor < 2^31 */
+    if (n_slots <= 0 || n_ctx <= 0 || n_layer <= 0 || n_head_kv <= 0 || head_dim <= 0) return 0;
+    const uint64_t kv_dim = (uint64_t)n_head_kv * (uint64_t)head_dim; /* < 2^62 */
+    uint64_t n = (uint64_t)n_slots * (uint64_t)n_layer;               /* each factor < 2^31 */
     n *= 2u * (uint64_t)n_ctx;
-    if (n > UINT64_MAX / ((uint64_t)kv_dim * sizeof(float))) return 0;
-    return n * (uint64_t)kv_dim * sizeof(float);
+    if (kv_dim > UINT64_MAX / sizeof(float) || n > UINT64_MAX / (kv_dim * sizeof(float))) return 0;
+    return n * kv_dim * sizeof(float);
 }
 
-int kv_new(int32_t n_slots, int32_t n_ctx, int32_t n_layer, int32_t kv_dim, struct kv_cache **out,
-           char *err, size_t err_len)
+int kv_new(int32_t n_slots, int32_t n_ctx, int32_t n_layer, int32_t n_head_kv, int32_t head_dim,
+           struct kv_cache **out, char *err, size_t err_len)
 {
     *out = NULL;
-    uint64_t bytes = kv_bytes(n_slots, n_ctx, n_layer, kv_dim);
+    uint64_t bytes = kv_bytes(n_slots, n_ctx, n_layer, n_head_kv, head_dim);
+    if (bytes > 0 && (int64_t)n_head_kv * head_dim > INT32_MAX) bytes = 0;
     if (bytes == 0)
-        return lf_errf(err, err_len, LF_ERR_INVALID, "KV cache of %d slots x %d positions is invalid",
-                       n_slots, n_ctx);
+        return lf_errf(err, err_len, LF_ERR_INVALID,
+                       "KV cache of %d slots x %d positions is invalid", n_slots, n_ctx);
     struct kv_cache *kv = calloc(1, sizeof *kv);
     if (!kv) return LF_ERR_NOMEM;
-    kv->data = bytes <= SIZE_MAX ? calloc(1, (size_t)bytes) : NULL;
+    kv->data = bytes <= SIZE_MAX ? lf_big_alloc((size_t)bytes) : NULL;
+    kv->bytes = (size_t)bytes;
     if (!kv->data) {
         free(kv);
         return lf_errf(err, err_len, LF_ERR_NOMEM,
@@ -35,7 +40,9 @@ int kv_new(int32_t n_slots, int32_t n_ctx, int32_t n_layer, int32_t kv_dim, stru
     kv->n_slots = n_slots;
     kv->n_ctx = n_ctx;
     kv->n_layer = n_layer;
-    kv->kv_dim = kv_dim;
+    kv->n_head_kv = n_head_kv;
+    kv->head_dim = head_dim;
+    kv->kv_dim = n_head_kv * head_dim;
     *out = kv;
     return 0;
 }
@@ -43,15 +50,16 @@ int kv_new(int32_t n_slots, int32_t n_ctx, int32_t n_layer, int32_t kv_dim, stru
 void kv_free(struct kv_cache *kv)
 {
     if (!kv) return;
-    free(kv->data);
+    lf_big_free(kv->data, kv->bytes);
     free(kv);
 }
 
 void kv_copy_prefix(struct kv_cache *kv, int32_t src, int32_t dst, int32_t n_pos)
 {
-    const size_t n = (size_t)n_pos * kv->kv_dim * sizeof(float);
-    for (int32_t l = 0; l < kv->n_layer; l++) {
-        memcpy(kv_keys(kv, dst, l), kv_keys(kv, src, l), n);
-        memcpy(kv_values(kv, dst, l), kv_values(kv, src, l), n);
-    }
+    const size_t n = (size_t)n_pos * kv->head_dim * sizeof(float);
+    for (int32_t l = 0; l < kv->n_layer; l++)
+        for (int32_t h = 0; h < kv->n_head_kv; h++) {
+            memcpy(kv_keys(kv, dst, l, h), kv_keys(kv, src, l, h), n);
+            memcpy(kv_values(kv, dst, l, h), kv_values(kv, src, l, h), n);
+        }
 }

@@ -8,6 +8,7 @@
 #include "engine/model.h"
 
 #include "engine/gguf.h"
+#include "engine/mem.h"
 #include "engine/status.h"
 #include "engine/tokenizer.h"
 
@@ -211,7 +212,8 @@ static int repack(struct model_weight *w, int8_t *trits, float *scales)
 {
     const int64_t M = w->rows, K = w->cols, group = quant_ternary_scale_group(w->type, K);
     const int64_t lut_b = vlut_lut_row_bytes(K), mad_b = vlut_mad_row_bytes(K);
-    uint8_t *mem = malloc((size_t)M * (size_t)(lut_b + mad_b) + (size_t)M * sizeof(float));
+    const size_t bytes = (size_t)M * (size_t)(lut_b + mad_b) + (size_t)M * sizeof(float);
+    uint8_t *mem = lf_big_alloc(bytes);
     if (!mem) return LF_ERR_NOMEM;
     float *row_scale = (float *)(mem + (size_t)M * (size_t)(lut_b + mad_b));
     for (int64_t r = 0; r < M; r++) {
@@ -223,7 +225,7 @@ static int repack(struct model_weight *w, int8_t *trits, float *scales)
             for (int64_t c = g0; c < g0 + group && c < K; c++) nonzero |= trits[c] != 0;
             if (!nonzero) continue;
             if (have && scales[g0 / group] != s) {
-                free(mem);
+                lf_big_free(mem, bytes);
                 return 0;
             }
             s = scales[g0 / group], have = true;
@@ -233,6 +235,7 @@ static int repack(struct model_weight *w, int8_t *trits, float *scales)
         vlut_pack_mad_row(trits, K, mem + (size_t)M * (size_t)lut_b + (size_t)r * (size_t)mad_b);
     }
     w->packed = mem;
+    w->packed_bytes = bytes;
     w->row_scale = row_scale;
     w->vl = (struct vlut_weights){M, K, mem, mem + (size_t)M * (size_t)lut_b};
     return 0;
@@ -279,10 +282,10 @@ static int repack_head(struct model *m)
     const size_t nq = (size_t)w->rows * (size_t)nb * Q8_BLOCK;
     const size_t ns = (size_t)q8_groups(w->rows) * (size_t)nb * Q8_ROWS; /* grouped scales */
     const size_t bytes = nq + ns * (sizeof(float) + sizeof(int32_t));
-    int8_t *q = calloc(1, bytes); /* padding rows: scale 0, sum 0 */
+    int8_t *q = lf_big_alloc(bytes); /* zeroed: padding rows have scale 0, sum 0 */
     float *row = malloc((size_t)w->cols * sizeof *row);
     if (!q || !row) {
-        free(q);
+        lf_big_free(q, bytes);
         free(row);
         return LF_ERR_NOMEM;
     }
@@ -302,6 +305,7 @@ static int repack_head(struct model *m)
     release_pages(w);
     m->head_q8 = (struct q8_matrix){w->rows, w->cols, q, d, wsum};
     m->head_q8_mem = q;
+    m->head_q8_bytes = bytes;
     m->repacked_bytes += bytes;
     return 0;
 }
@@ -474,8 +478,10 @@ void model_free(struct model *m)
     if (m->layers) {
         for (int il = 0; il < m->hp.n_layer; il++) {
             struct model_layer *l = &m->layers[il];
-            free(l->wq.packed), free(l->wk.packed), free(l->wv.packed), free(l->wo.packed);
-            free(l->w_gate.packed), free(l->w_up.packed), free(l->w_down.packed);
+            struct model_weight *ws[] = {&l->wq, &l->wk, &l->wv, &l->wo,
+                                         &l->w_gate, &l->w_up, &l->w_down};
+            for (size_t i = 0; i < sizeof ws / sizeof *ws; i++)
+                lf_big_free(ws[i]->packed, ws[i]->packed_bytes);
             free(l->attn_norm);
             free(l->attn_sub_norm);
             free(l->ffn_norm);
@@ -485,7 +491,7 @@ void model_free(struct model *m)
     }
     free(m->output_norm);
     free(m->rope_freqs);
-    free(m->head_q8_mem);
+    lf_big_free(m->head_q8_mem, m->head_q8_bytes);
     tok_free(m->tok);
     gguf_close(m->gguf);
     free(m);

@@ -70,7 +70,8 @@ struct model_weight {
      * was not repacked (not ternary, or a row mixes block scales). */
     struct vlut_weights vl;
     float *row_scale;  /* (rows) */
-    uint8_t *packed;   /* owns vl.lut and vl.mad */
+    uint8_t *packed;   /* owns vl.lut and vl.mad (engine/mem.h block) */
+    size_t packed_bytes;
 };
 
 struct model_layer {
@@ -97,7 +98,8 @@ struct model {
     /* The output head requantized to int8 blocks for the q8 kernel (q NULL
      * when the head is F32 - it then stays on the exact float path). */
     struct q8_matrix head_q8;
-    void *head_q8_mem;
+    void *head_q8_mem; /* engine/mem.h block of head_q8_bytes */
+    size_t head_q8_bytes;
     bool tied_output;
     float *rope_freqs;            /* (n_rot/2) frequency divisors, or NULL */
     struct model_layer *layers;   /* (n_layer) */

@@ -30,6 +30,8 @@ void attn_scores_avx2(const float *q, int32_t G, const float *K, int64_t stride,
                       int32_t hd, float scale, float *scores, int64_t ld);
 void attn_mix_avx2(const float *w, int64_t ld, int32_t G, const float *V, int64_t stride, int32_t n,
                    int32_t hd, float *out);
+void attn_scores_avx512(const float *q, int32_t G, const float *K, int64_t stride, int32_t n,
+                        int32_t hd, float scale, float *scores, int64_t ld);
 void attn_mix_avx512(const float *w, int64_t ld, int32_t G, const float *V, int64_t stride,
                      int32_t n, int32_t hd, float *out);
 

@@ -106,7 +106,7 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
     t->attn_scores = attn_scores_ref;
     t->attn_mix = attn_mix_ref;
     if (isa >= KERN_ISA_AVX2) {
-        t->attn_scores = attn_scores_avx2; /* AVX-512 uses these scores too */
+        t->attn_scores = attn_scores_avx2;
         t->attn_mix = attn_mix_avx2;
         t->vlut_lut_tables = vlut_lut_tables_avx2;
         t->vlut_lut_tile = vlut_lut_tile_avx2;
@@ -122,6 +122,7 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
         t->vlut_lut_gather = vlut_lut_gather_avx512;
         t->vlut_lut_store = vlut_lut_store_avx512;
         t->vlut_crossover = VLUT_CROSSOVER_AVX512;
+        t->attn_scores = attn_scores_avx512;
         t->attn_mix = attn_mix_avx512;
         t->vlut_lut_tables = vlut_lut_tables_avx512;
         t->vlut_lut_tile = vlut_lut_tile_avx512;

@@ -126,7 +126,7 @@ int sched_new(const struct model *m, const struct sched_config *cfg, struct sche
     s->cfg = c;
     s->n_vocab = m->hp.n_vocab;
     s->max_rows = c.batch_tokens;
-    int rc = kv_new(c.n_slots, c.n_ctx, m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, &s->kv,
+    int rc = kv_new(c.n_slots, c.n_ctx, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim, &s->kv,
                     err, err_len);
     struct fwd_options fo = fwd_options_default();
     fo.n_threads = c.n_threads;

@@ -188,7 +188,7 @@ int cmd_generate(int argc, char **argv)
         rc = lf_errf(err, sizeof err, LF_ERR_INVALID, "empty prompt and the model adds no BOS");
         goto fail;
     }
-    if ((rc = kv_new(1, n_ctx, m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, &kv, err,
+    if ((rc = kv_new(1, n_ctx, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim, &kv, err,
                      sizeof err)))
         goto fail;
     struct fwd_options fo = fwd_options_default();
@@ -858,7 +858,7 @@ int cmd_bench(int argc, char **argv)
     const int32_t n_ctx = n_prompt + n_gen, chunk = n_prompt < 512 ? n_prompt : 512;
     const int32_t max_rows = chunk > n_batch ? chunk : n_batch;
     if ((rc = model_load(path, &m, err, sizeof err))) goto fail;
-    if ((rc = kv_new(n_batch, n_ctx, m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, &kv, err,
+    if ((rc = kv_new(n_batch, n_ctx, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim, &kv, err,
                      sizeof err)))
         goto fail;
     struct fwd_options fo = {n_threads, reference, profile};
@@ -875,7 +875,7 @@ int cmd_bench(int argc, char **argv)
      * are mapped in and one untimed pass of the first prompt chunk has
      * touched the forward pass's buffers (its KV rows are rewritten with the
      * same values below). */
-    memset(kv->data, 0, (size_t)kv_bytes(n_batch, n_ctx, m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim));
+    memset(kv->data, 0, (size_t)kv_bytes(n_batch, n_ctx, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim));
     for (int32_t j = 0; j < chunk; j++)
         rows[j] = (struct fwd_row){0, j, (int32_t)((uint32_t)j * 2654435761u % (uint32_t)V), j == chunk - 1 ? 0 : -1};
     if ((rc = fwd_run(f, kv, rows, chunk, logits, err, sizeof err))) goto fail;

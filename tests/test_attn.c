@@ -68,6 +68,17 @@ static void test_simd_bit_exact(void **state)
                 attn_mix_avx2(s0, LD, G, K, stride, n, hd, o1);
                 assert_memory_equal(o0, o1, (size_t)(G * hd) * sizeof *o0);
                 if (kern_isa_supported(KERN_ISA_AVX512)) {
+                    /* exact scores, and nothing written past position n */
+                    memset(s1, 0x7f, 5 * LD * sizeof *s1);
+                    attn_scores_avx512(q, G, K, stride, n, hd, 0.125f, s1, LD);
+                    for (int32_t g = 0; g < G; g++) {
+                        assert_memory_equal(s0 + g * LD, s1 + g * LD, (size_t)n * sizeof *s0);
+                        for (int32_t t = n; t < LD; t++) {
+                            uint32_t u;
+                            memcpy(&u, &s1[g * LD + t], sizeof u);
+                            assert_int_equal(u, 0x7f7f7f7fu);
+                        }
+                    }
                     memset(o1, 0, sizeof o1);
                     attn_mix_avx512(s0, LD, G, K, stride, n, hd, o1);
                     assert_memory_equal(o0, o1, (size_t)(G * hd) * sizeof *o0);

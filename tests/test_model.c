@@ -49,7 +49,7 @@ static void greedy(const struct model *m, int32_t *ids, int32_t n_prompt, int32_
     char err[LF_ERRMSG_LEN] = "";
     struct kv_cache *kv;
     struct fwd *f;
-    assert_int_equal(kv_new(1, 512, m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, &kv, err, sizeof err), 0);
+    assert_int_equal(kv_new(1, 512, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim, &kv, err, sizeof err), 0);
     assert_int_equal(fwd_new(m, 64, 512, NULL, &f, err, sizeof err), 0);
     float *logits = malloc((size_t)m->hp.n_vocab * sizeof *logits);
     struct fwd_row rows[64];
@@ -135,7 +135,7 @@ static void test_stories_logits_match_llama2c(void **state)
     char err[LF_ERRMSG_LEN];
     struct kv_cache *kv;
     struct fwd *f;
-    assert_int_equal(kv_new(1, 512, m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, &kv, err, sizeof err), 0);
+    assert_int_equal(kv_new(1, 512, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim, &kv, err, sizeof err), 0);
     assert_int_equal(fwd_new(m, 16, 512, NULL, &f, err, sizeof err), 0);
     struct fwd_row rows[16];
     for (int i = 0; i < 16; i++) rows[i] = (struct fwd_row){0, i, once16[i], i};
@@ -159,10 +159,10 @@ static void test_stories_logits_match_llama2c(void **state)
 static void check_batch_invariance(const struct model *m, const int32_t *a, const int32_t *b, int n)
 {
     char err[LF_ERRMSG_LEN];
-    const int32_t V = m->hp.n_vocab, kvd = m->hp.n_head_kv * m->hp.head_dim;
+    const int32_t V = m->hp.n_vocab;
     struct kv_cache *kv;
     struct fwd *f;
-    assert_int_equal(kv_new(3, 64, m->hp.n_layer, kvd, &kv, err, sizeof err), 0);
+    assert_int_equal(kv_new(3, 64, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim, &kv, err, sizeof err), 0);
     assert_int_equal(fwd_new(m, 2 * n, 64, NULL, &f, err, sizeof err), 0);
     float *one = malloc((size_t)n * V * sizeof(float));
     float *all = malloc((size_t)n * V * sizeof(float));
@@ -238,7 +238,7 @@ static float *synth_logits(const char *path, int32_t *n_vocab)
     char err[LF_ERRMSG_LEN];
     struct kv_cache *kv;
     struct fwd *f;
-    assert_int_equal(kv_new(1, 64, m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, &kv, err, sizeof err), 0);
+    assert_int_equal(kv_new(1, 64, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim, &kv, err, sizeof err), 0);
     assert_int_equal(fwd_new(m, 12, 64, NULL, &f, err, sizeof err), 0);
     struct fwd_row rows[12];
     for (int i = 0; i < 12; i++) rows[i] = (struct fwd_row){0, i, (i * 37 + 5) % 350, i};
@@ -313,7 +313,7 @@ static float *path_logits(const struct model *m, int n, bool reference, int thre
     struct kv_cache *kv;
     struct fwd *f;
     struct fwd_options o = {threads, reference, false};
-    assert_int_equal(kv_new(1, 64, m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, &kv, err, sizeof err), 0);
+    assert_int_equal(kv_new(1, 64, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim, &kv, err, sizeof err), 0);
     assert_int_equal(fwd_new(m, n, 64, &o, &f, err, sizeof err), 0);
     struct fwd_row rows[64];
     for (int i = 0; i < n; i++) rows[i] = (struct fwd_row){0, i, (i * 37 + 5) % 350, i};
@@ -409,6 +409,48 @@ static void test_q8_head_tolerance(void **state)
     }
 }
 
+/* A sequence forked with kv_copy_prefix continues exactly as the original:
+ * slot 2 gets slot 0's first n positions (slot 1, between them, holds
+ * another sequence), then both take the same next token in one batch and
+ * must give the same logits. stories260K has 4 KV heads of 8 query heads,
+ * so a copy or an address that mixed up the per-head blocks would differ. */
+static void test_kv_fork(void **state)
+{
+    (void)state;
+    struct model *m = load_data(STORIES);
+    char err[LF_ERRMSG_LEN] = "";
+    struct kv_cache *kv;
+    struct fwd *f;
+    assert_true(m->hp.n_head_kv > 1);
+    assert_int_equal(kv_new(3, 32, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim, &kv, err, sizeof err), 0);
+    assert_int_equal(fwd_new(m, 18, 32, NULL, &f, err, sizeof err), 0);
+    const int32_t V = m->hp.n_vocab, n = 9;
+    float *logits = malloc(2 * (size_t)V * sizeof *logits);
+    struct fwd_row rows[2 * 9];
+    for (int32_t i = 0; i < n; i++) {
+        rows[i] = (struct fwd_row){0, i, 1 + 37 * i % 400, -1};
+        rows[n + i] = (struct fwd_row){1, i, 2 + 53 * i % 300, -1};
+    }
+    assert_int_equal(fwd_run(f, kv, rows, 2 * n, logits, err, sizeof err), 0);
+    kv_copy_prefix(kv, 0, 2, n);
+    rows[0] = (struct fwd_row){0, n, 77, 0};
+    rows[1] = (struct fwd_row){2, n, 77, 1};
+    assert_int_equal(fwd_run(f, kv, rows, 2, logits, err, sizeof err), 0);
+    assert_memory_equal(logits, logits + V, (size_t)V * sizeof *logits);
+    /* and slot 1's different sequence gives different logits */
+    rows[1] = (struct fwd_row){1, n, 77, 1};
+    rows[0] = (struct fwd_row){0, n + 1, 78, 0};
+    assert_int_equal(fwd_run(f, kv, rows, 2, logits, err, sizeof err), 0);
+    assert_true(memcmp(logits, logits + V, (size_t)V * sizeof *logits) != 0);
+    struct kv_cache *bad = NULL;
+    assert_int_equal(kv_new(1, 32, 2, 0, 8, &bad, err, sizeof err), LF_ERR_INVALID);
+    assert_null(bad);
+    free(logits);
+    fwd_free(f);
+    kv_free(kv);
+    model_free(m);
+}
+
 static void test_bad_rows_rejected(void **state)
 {
     (void)state;
@@ -416,7 +458,7 @@ static void test_bad_rows_rejected(void **state)
     char err[LF_ERRMSG_LEN] = "";
     struct kv_cache *kv;
     struct fwd *f;
-    assert_int_equal(kv_new(2, 32, m->hp.n_layer, m->hp.n_head_kv * m->hp.head_dim, &kv, err, sizeof err), 0);
+    assert_int_equal(kv_new(2, 32, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim, &kv, err, sizeof err), 0);
     assert_int_equal(fwd_new(m, 4, 32, NULL, &f, err, sizeof err), 0);
     float logits[512];
     struct fwd_row r = {2, 0, 1, 0};
@@ -477,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_stories_greedy_matches_reference),
         cmocka_unit_test(test_stories_batch_invariance),
         cmocka_unit_test(test_bad_rows_rejected),
+        cmocka_unit_test(test_kv_fork),
         cmocka_unit_test(test_id36_needs_identification),
         cmocka_unit_test(test_formats_agree_llama),
         cmocka_unit_test(test_formats_agree_bitnet),
