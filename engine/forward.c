@@ -64,7 +64,8 @@ struct fwd {
     float *rope_freq; /* (n_rot/2) rotation frequency of each pair */
     int32_t *yi;      /* (R, yi_width) int32 GEMM outputs of the matmuls of one region */
     int8_t *hq;       /* (R, head blocks * Q8_BLOCK) LM-head activations, int8 blocks */
-    float *hd;        /* their block scales, grouped by 4 tokens (q8.h) */
+    float *hd;        /* their block scales, token after token (q8.h) */
+    int32_t *hs;      /* and block sums */
     size_t ws_size;
     struct tpool *pool;
     int nth;
@@ -164,7 +165,8 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct
     f->yi = malloc(R * (yw > E ? yw : E) * sizeof(int32_t));
     const size_t hnb = (size_t)q8_blocks(hp->n_embd);
     f->hq = malloc(R * hnb * Q8_BLOCK);
-    f->hd = calloc((size_t)q8_groups(max_rows) * hnb * Q8_TOKENS, sizeof(float));
+    f->hd = calloc(R * hnb, sizeof(float));
+    f->hs = calloc(R * hnb, sizeof(int32_t));
     /* one region's matmuls may run through the LUT kernel together */
     const size_t region_rows = yw > W ? yw : W;
     f->ws_size =
@@ -177,7 +179,7 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct
     }
     f->th = calloc((size_t)f->nth, sizeof *f->th);
     bool ok = f->x && f->xb && f->q && f->k && f->v && f->att && f->hb && f->hb2 && f->out &&
-              f->xq && f->xs && f->yi && f->hq && f->hd && f->rope_freq && f->th;
+              f->xq && f->xs && f->yi && f->hq && f->hd && f->hs && f->rope_freq && f->th;
     for (int t = 0; ok && t < f->nth; t++) {
         struct fwd_thread *th = &f->th[t];
         th->wrow = malloc(W * sizeof(float));
@@ -224,6 +226,7 @@ void fwd_free(struct fwd *f)
     free(f->yi);
     free(f->hq);
     free(f->hd);
+    free(f->hs);
     free(f->rope_freq);
     free(f);
 }
@@ -345,7 +348,7 @@ static void head_q8_worker(void *ctx, int ith, int nth)
     const struct q8_matrix *w = &t->f->m->head_q8;
     int64_t r0, r1;
     tpool_split_aligned(w->rows, 16, ith, nth, &r0, &r1);
-    if (r0 < r1) q8_gemm(w, t->f->hq, t->f->hd, t->N, t->y, t->ldy, r0, r1);
+    if (r0 < r1) q8_gemm(w, t->f->hq, t->f->hd, t->f->hs, t->N, t->y, t->ldy, r0, r1);
 }
 
 /* Up to three matmuls over the same input in one parallel region (q, k, v;
@@ -577,7 +580,8 @@ static void rows_worker(void *ctx, int ith, int nth)
             rmsnorm(f, hb, x, t->norm, E, hp->rms_eps);
             if (t->quant) {
                 const int64_t nb = q8_blocks(E);
-                q8_quantize_row(hb, E, f->hq + (size_t)o * nb * Q8_BLOCK, f->hd, o);
+                q8_quantize_row(hb, E, f->hq + (size_t)o * nb * Q8_BLOCK, f->hd + (size_t)o * nb,
+                                f->hs + (size_t)o * nb);
             }
             break;
         }

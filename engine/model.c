@@ -278,32 +278,31 @@ static int repack_head(struct model *m)
 {
     const struct model_weight *w = &m->output;
     if (w->type == QT_F32 || quant_is_ternary(w->type)) return 0;
-    const int64_t nb = q8_blocks(w->cols);
-    const size_t nq = (size_t)w->rows * (size_t)nb * Q8_BLOCK;
-    const size_t ns = (size_t)q8_groups(w->rows) * (size_t)nb * Q8_ROWS; /* grouped scales */
-    const size_t bytes = nq + ns * (sizeof(float) + sizeof(int32_t));
-    int8_t *q = lf_big_alloc(bytes); /* zeroed: padding rows have scale 0, sum 0 */
+    const int64_t nb = q8_blocks(w->cols), P = q8_panels(w->rows);
+    const size_t nq = (size_t)P * Q8_PANEL * (size_t)nb * Q8_BLOCK;
+    const size_t bytes = nq + (size_t)P * Q8_PANEL * (size_t)nb * sizeof(float);
+    int8_t *q = lf_big_alloc(bytes); /* zeroed: padding rows have scale 0 */
     float *row = malloc((size_t)w->cols * sizeof *row);
-    if (!q || !row) {
+    int8_t *qr = malloc((size_t)nb * Q8_BLOCK);
+    float *dr = malloc((size_t)nb * sizeof *dr);
+    if (!q || !row || !qr || !dr) {
         lf_big_free(q, bytes);
-        free(row);
+        free(row), free(qr), free(dr);
         return LF_ERR_NOMEM;
     }
     float *d = (float *)(q + nq);
-    int32_t *wsum = (int32_t *)(d + ns);
     for (int64_t r = 0; r < w->rows; r++) {
-        int8_t *qr = q + (size_t)r * (size_t)nb * Q8_BLOCK;
         quant_dequant_row(w->type, w->data, w->rows, w->cols, r, row);
         if (w->scale != 1.0f)
             for (int64_t c = 0; c < w->cols; c++) row[c] *= w->scale;
-        q8_quantize_row(row, w->cols, qr, d, r);
-        q8_block_sums(qr, nb, wsum, r);
+        q8_quantize_row(row, w->cols, qr, dr, NULL);
+        q8_store_row(q, d, nb, r, qr, dr);
     }
-    free(row);
+    free(row), free(qr), free(dr);
     /* The file's head pages were all read once; let them go. A tied
      * embedding faults back in only the rows that tokens look up. */
     release_pages(w);
-    m->head_q8 = (struct q8_matrix){w->rows, w->cols, q, d, wsum};
+    m->head_q8 = (struct q8_matrix){w->rows, w->cols, q, d};
     m->head_q8_mem = q;
     m->head_q8_bytes = bytes;
     m->repacked_bytes += bytes;

@@ -24,7 +24,7 @@ static struct kern_ops kern_table = {
     .vlut_lut_tables = vlut_lut_tables_ref,
     .vlut_lut_tile = vlut_lut_tile_ref,
     .vlut_mad_rows = vlut_mad_rows_ref,
-    .q8_tile = q8_tile_ref,
+    .q8_panel = q8_panel_ref,
     .act_quant_i8 = act_quant_i8_ref,
     .act_dequant = act_dequant_ref,
     .act_rmsnorm = act_rmsnorm_ref,
@@ -97,7 +97,7 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
     t->vlut_lut_tables = vlut_lut_tables_ref;
     t->vlut_lut_tile = vlut_lut_tile_ref;
     t->vlut_mad_rows = vlut_mad_rows_ref;
-    t->q8_tile = q8_tile_ref;
+    t->q8_panel = q8_panel_ref;
     t->act_quant_i8 = act_quant_i8_ref;
     t->act_dequant = act_dequant_ref;
     t->act_rmsnorm = act_rmsnorm_ref;
@@ -111,7 +111,7 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
         t->vlut_lut_tables = vlut_lut_tables_avx2;
         t->vlut_lut_tile = vlut_lut_tile_avx2;
         t->vlut_mad_rows = vlut_mad_rows_avx2;
-        t->q8_tile = q8_tile_avx2;
+        t->q8_panel = q8_panel_avx2;
         t->act_quant_i8 = act_quant_i8_avx2;
         t->act_dequant = act_dequant_avx2;
         t->act_rmsnorm = act_rmsnorm_avx2;
@@ -127,7 +127,7 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
         t->vlut_lut_tables = vlut_lut_tables_avx512;
         t->vlut_lut_tile = vlut_lut_tile_avx512;
         t->vlut_mad_rows = vlut_mad_rows_avx512;
-        t->q8_tile = q8_tile_avx512;
+        t->q8_panel = q8_panel_avx512;
         t->act_quant_i8 = act_quant_i8_avx512;
         t->act_dequant = act_dequant_avx512;
         t->act_rmsnorm = act_rmsnorm_avx512;

@@ -64,10 +64,10 @@ struct kern_ops {
     /* int32 products of a ternary matmul back to floats (see act.h). */
     void (*act_dequant)(const int32_t *yi, int64_t ldi, int64_t N, int64_t r0, int64_t r1,
                         const float *rs, const float *xs, float scale, float *y, int64_t ldy);
-    /* One tile of the LM-head GEMM: up to Q8_ROWS rows x Q8_TOKENS tokens (see q8.h). */
-    void (*q8_tile)(const int8_t *w, const float *wd, const int32_t *wsum, int64_t nr,
-                    const int8_t *x, const float *xd, int64_t nt, int64_t nb, float *y,
-                    int64_t ldy);
+    /* Up to Q8_PANELS panels x Q8_TOKENS tokens of the LM-head GEMM (see q8.h). */
+    void (*q8_panel)(const int8_t *wq, const float *wd, int np, int64_t nr, const int8_t *x,
+                     const float *xd, const int32_t *xs, int nt, int64_t nb, float *y,
+                     int64_t ldy, const int8_t *pf);
 };
 
 /* Detect the CPU once and select the ISA: LUTFUSE_ISA if set (and non-empty),

@@ -14,12 +14,12 @@ int64_t q8_blocks(int64_t cols)
     return (cols + Q8_BLOCK - 1) / Q8_BLOCK;
 }
 
-int64_t q8_groups(int64_t n)
+int64_t q8_panels(int64_t rows)
 {
-    return (n + 3) / 4;
+    return (rows + Q8_PANEL - 1) / Q8_PANEL;
 }
 
-void q8_quantize_row(const float *x, int64_t cols, int8_t *q, float *d, int64_t i)
+void q8_quantize_row(const float *x, int64_t cols, int8_t *q, float *d, int32_t *s)
 {
     const int64_t nb = q8_blocks(cols);
     for (int64_t b = 0; b < nb; b++) {
@@ -32,48 +32,45 @@ void q8_quantize_row(const float *x, int64_t cols, int8_t *q, float *d, int64_t 
         const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
         const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
         int8_t *qb = q + b * Q8_BLOCK;
+        int32_t sum = 0;
         for (int64_t c = c0; c < c1; c++) {
             float v = x[c] * inv;
             v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
             /* round to nearest even: |v| <= 127, so the 1.5 * 2^23 trick is exact */
             qb[c - c0] = (int8_t)((v + 12582912.0f) - 12582912.0f);
+            sum += qb[c - c0];
         }
         for (int64_t c = c1; c < c0 + Q8_BLOCK; c++)
             qb[c - c0] = 0;
-        d[q8_group_index(i, b, nb)] = scale;
+        d[b] = scale;
+        if (s) s[b] = sum;
     }
 }
 
-void q8_block_sums(const int8_t *q, int64_t nb, int32_t *wsum, int64_t i)
+void q8_store_row(int8_t *wq, float *wd, int64_t nb, int64_t r, const int8_t *q, const float *d)
 {
-    for (int64_t b = 0; b < nb; b++) {
-        int32_t s = 0;
-        for (int k = 0; k < Q8_BLOCK; k++)
-            s += q[b * Q8_BLOCK + k];
-        wsum[q8_group_index(i, b, nb)] = s;
-    }
+    for (int64_t k = 0; k < nb * Q8_BLOCK; k++)
+        wq[q8_weight_index(r, k, nb)] = q[k];
+    for (int64_t b = 0; b < nb; b++)
+        wd[q8_scale_index(r, b, nb)] = d[b];
 }
 
-int q8_tile_tokens(int64_t N)
+void q8_panel_ref(const int8_t *wq, const float *wd, int np, int64_t nr, const int8_t *x,
+                  const float *xd, const int32_t *xs, int nt, int64_t nb, float *y, int64_t ldy,
+                  const int8_t *pf)
 {
-    return N >= 3 ? 4 : N == 2 ? 2 : 1;
-}
-
-void q8_tile_ref(const int8_t *w, const float *wd, const int32_t *wsum, int64_t nr, const int8_t *x,
-                 const float *xd, int64_t nt, int64_t nb, float *y, int64_t ldy)
-{
-    (void)wsum;
-    const int64_t stride = nb * Q8_BLOCK;
+    (void)xs;
+    (void)pf;
+    (void)np;
     for (int64_t r = 0; r < nr; r++)
-        for (int64_t t = 0; t < nt; t++) {
+        for (int t = 0; t < nt; t++) {
+            const int8_t *xt = x + t * nb * Q8_BLOCK;
             float sum = 0.0f;
             for (int64_t b = 0; b < nb; b++) {
-                const int8_t *wb = w + r * stride + b * Q8_BLOCK,
-                             *xb = x + t * stride + b * Q8_BLOCK;
                 int32_t dot = 0;
-                for (int k = 0; k < Q8_BLOCK; k++)
-                    dot += wb[k] * xb[k];
-                const float scale = wd[(r / 4) * nb * 4 + b * 4 + r % 4] * xd[b * 4 + t];
+                for (int64_t k = b * Q8_BLOCK; k < (b + 1) * Q8_BLOCK; k++)
+                    dot += wq[q8_weight_index(r, k, nb)] * xt[k];
+                const float scale = wd[q8_scale_index(r, b, nb)] * xd[t * nb + b];
                 const float p = (float)dot * scale;
                 sum = sum + p;
             }
@@ -81,31 +78,30 @@ void q8_tile_ref(const int8_t *w, const float *wd, const int32_t *wsum, int64_t 
         }
 }
 
-void q8_gemm(const struct q8_matrix *w, const int8_t *xq, const float *xd, int64_t N, float *y,
-             int64_t ldy, int64_t m0, int64_t m1)
+void q8_gemm(const struct q8_matrix *w, const int8_t *xq, const float *xd, const int32_t *xs,
+             int64_t N, float *y, int64_t ldy, int64_t m0, int64_t m1)
 {
-    if (m0 % Q8_ROWS) {
+    if (m0 % Q8_PANEL) {
         fprintf(stderr, "q8_gemm: row range starts at %lld, not a multiple of %d\n", (long long)m0,
-                Q8_ROWS);
+                Q8_PANEL);
         abort();
     }
-    const int64_t nb = q8_blocks(w->cols), stride = nb * Q8_BLOCK;
+    const int64_t nb = q8_blocks(w->cols), panel_bytes = Q8_PANEL * nb * Q8_BLOCK;
     const struct kern_ops *ops = kern_ops();
-    const int T = q8_tile_tokens(N), R = 16 / T;
-    /* Rows outer: a tile's weight rows stay in L1 while every token streams
-     * past them. */
-    for (int64_t m = m0; m < m1; m += R) {
-        const int64_t nr = m1 - m < R ? m1 - m : R;
-        const int64_t g = m / Q8_ROWS;
-        /* the next tile's weights come from memory while this one computes */
-        if (m + R < m1)
-            for (int64_t b = 0; b < R * stride; b += 64)
-                __builtin_prefetch(w->q + (m + R) * stride + b);
-        for (int64_t n0 = 0; n0 < N; n0 += T) {
-            const int64_t nt = N - n0 < T ? N - n0 : T;
-            ops->q8_tile(w->q + m * stride, w->d + g * nb * 4, w->wsum + g * nb * 4, nr,
-                         xq + n0 * stride, xd + (n0 / Q8_TOKENS) * nb * 4 + n0 % Q8_TOKENS, nt, nb,
-                         y + n0 * ldy + m, ldy);
+    /* Panels outer: a call's weights (up to 64 rows) stay in L1/L2 while
+     * every token streams past them. */
+    for (int64_t m = m0; m < m1; m += Q8_PANELS * Q8_PANEL) {
+        const int64_t nr = m1 - m < Q8_PANELS * Q8_PANEL ? m1 - m : Q8_PANELS * Q8_PANEL;
+        const int np = (int)q8_panels(nr);
+        const int64_t p = m / Q8_PANEL;
+        const int8_t *wq = w->q + p * panel_bytes;
+        /* the first token chunk prefetches the next call's weights */
+        const int8_t *next = m + nr < m1 ? wq + np * panel_bytes : wq;
+        for (int64_t n0 = 0; n0 < N; n0 += Q8_TOKENS) {
+            const int nt = N - n0 < Q8_TOKENS ? (int)(N - n0) : Q8_TOKENS;
+            ops->q8_panel(wq, w->d + p * nb * Q8_PANEL, np, nr, xq + n0 * nb * Q8_BLOCK,
+                          xd + n0 * nb, xs + n0 * nb, nt, nb, y + n0 * ldy + m, ldy,
+                          n0 == 0 ? next : wq);
         }
     }
 }

@@ -1,48 +1,94 @@
-/* q8_avx2.c - int8 block tiles with AVX2: |w| (unsigned) times x with w's
- * sign (maddubs), pairs summed to int32 (madd). |w|, |x| <= 127, so the int16
- * pair sums stay below 2*127*127 = 32258: no saturation. The float epilogue
- * is the reference's, operation for operation. */
+/* q8_avx2.c - the int8 panel GEMM with AVX2 (q8.h): a 64-byte panel step is
+ * two registers of 8 rows x 4 columns. Each token's 4 activations are
+ * broadcast; maddubs multiplies |x| (unsigned) by w with x's sign, madd sums
+ * the pairs to int32 in lane r = row r. |w|, |x| <= 127, so the int16 pair
+ * sums stay below 2*127*127 = 32258: no saturation. The float epilogue is
+ * the reference's, operation for operation. */
 #include "kernels/q8.h"
 
 #include <immintrin.h>
+#include <string.h>
 
-static inline int32_t hsum(__m256i v)
+/* One panel, T tokens (a constant after inlining; tokens past nt repeat the
+ * last one and are not stored). */
+static inline __attribute__((always_inline)) void
+panel(const int8_t *wq, const float *wd, int64_t nr, const int8_t *x, const float *xd, const int T,
+      int nt, int64_t nb, float *y, int64_t ldy, const int8_t *pf)
 {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-    return _mm_cvtsi128_si32(s);
-}
-
-static inline int32_t block_dot(const int8_t *wb, const int8_t *xb)
-{
+    const int64_t token_bytes = nb * Q8_BLOCK;
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256i acc = _mm256_setzero_si256();
-    for (int j = 0; j < Q8_BLOCK; j += 32) {
-        const __m256i vw = _mm256_loadu_si256((const __m256i *)(wb + j));
-        const __m256i vx = _mm256_loadu_si256((const __m256i *)(xb + j));
-        const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(vw, vw), _mm256_sign_epi8(vx, vw));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, ones));
+    int tt[4];
+#pragma GCC unroll 4
+    for (int t = 0; t < T; t++)
+        tt[t] = t < nt ? t : nt - 1;
+    __m256 sum[4][2];
+#pragma GCC unroll 4
+    for (int t = 0; t < T; t++)
+        sum[t][0] = sum[t][1] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i acc[4][2];
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++)
+            acc[t][0] = acc[t][1] = _mm256_setzero_si256();
+        const int64_t wb = b * Q8_BLOCK * Q8_PANEL;
+        for (int s = 0; s < Q8_BLOCK / 4; s++) {
+            const int8_t *ws = wq + wb + s * 64;
+            _mm_prefetch((const char *)(pf + wb + s * 64), _MM_HINT_T0);
+            const __m256i w0 = _mm256_loadu_si256((const __m256i *)ws);
+            const __m256i w1 = _mm256_loadu_si256((const __m256i *)(ws + 32));
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++) {
+                int32_t x4;
+                memcpy(&x4, x + tt[t] * token_bytes + b * Q8_BLOCK + 4 * s, 4);
+                const __m256i xv = _mm256_set1_epi32(x4), ax = _mm256_abs_epi8(xv);
+                const __m256i p0 = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(w0, xv));
+                const __m256i p1 = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(w1, xv));
+                acc[t][0] = _mm256_add_epi32(acc[t][0], _mm256_madd_epi16(p0, ones));
+                acc[t][1] = _mm256_add_epi32(acc[t][1], _mm256_madd_epi16(p1, ones));
+            }
+        }
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) {
+            const __m256 xdv = _mm256_set1_ps(xd[tt[t] * nb + b]);
+            for (int h = 0; h < 2; h++) {
+                const __m256 scale = _mm256_mul_ps(_mm256_loadu_ps(wd + b * Q8_PANEL + 8 * h), xdv);
+                sum[t][h] =
+                    _mm256_add_ps(sum[t][h], _mm256_mul_ps(_mm256_cvtepi32_ps(acc[t][h]), scale));
+            }
+        }
     }
-    return hsum(acc);
+#pragma GCC unroll 4
+    for (int t = 0; t < T; t++) {
+        if (t >= nt) continue;
+        float out[16];
+        _mm256_storeu_ps(out, sum[t][0]);
+        _mm256_storeu_ps(out + 8, sum[t][1]);
+        memcpy(y + t * ldy, out, (size_t)(nr < 16 ? nr : 16) * sizeof(float));
+    }
 }
 
-void q8_tile_avx2(const int8_t *w, const float *wd, const int32_t *wsum, int64_t nr,
-                  const int8_t *x, const float *xd, int64_t nt, int64_t nb, float *y, int64_t ldy)
+void q8_panel_avx2(const int8_t *wq, const float *wd, int np, int64_t nr, const int8_t *x,
+                   const float *xd, const int32_t *xs, int nt, int64_t nb, float *y, int64_t ldy,
+                   const int8_t *pf)
 {
-    (void)wsum;
-    const int64_t stride = nb * Q8_BLOCK;
-    float sum[16][Q8_TOKENS] = {{0}};
-    for (int64_t b = 0; b < nb; b++)
-        for (int64_t r = 0; r < nr; r++)
-            for (int64_t t = 0; t < nt; t++) {
-                const int32_t dot =
-                    block_dot(w + r * stride + b * Q8_BLOCK, x + t * stride + b * Q8_BLOCK);
-                const float scale = wd[(r / 4) * nb * 4 + b * 4 + r % 4] * xd[b * 4 + t];
-                const float p = (float)dot * scale;
-                sum[r][t] = sum[r][t] + p;
+    (void)xs;
+    const int64_t panel_bytes = Q8_PANEL * nb * Q8_BLOCK;
+    for (int j = 0; j < np; j++) {
+        const int8_t *wj = wq + j * panel_bytes, *pj = pf + j * panel_bytes;
+        const float *dj = wd + j * nb * Q8_PANEL;
+        const int64_t rj = nr - j * Q8_PANEL;
+        for (int t0 = 0; t0 < nt; t0 += 4) {
+            const int n4 = nt - t0 < 4 ? nt - t0 : 4;
+            const int8_t *xt = x + t0 * nb * Q8_BLOCK;
+            float *yt = y + t0 * ldy + j * Q8_PANEL;
+            switch (n4) {
+#define CASE(T)                                                                                    \
+    case T:                                                                                        \
+        panel(wj, dj, rj, xt, xd + t0 * nb, T, n4, nb, yt, ldy, pj);                               \
+        break;
+                CASE(1) CASE(2) CASE(3) default : CASE(4)
+#undef CASE
             }
-    for (int64_t r = 0; r < nr; r++)
-        for (int64_t t = 0; t < nt; t++)
-            y[t * ldy + r] = sum[r][t];
+        }
+    }
 }

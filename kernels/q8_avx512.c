@@ -1,103 +1,124 @@
-/* q8_avx512.c - int8 block tiles with AVX-512 VNNI: vpdpbusd multiplies
- * unsigned bytes by signed bytes, so tokens go in as x+128 (x xor 0x80) and
- * 128 * (sum of the weight block) is subtracted: exact.
+/* q8_avx512.c - the int8 panel GEMM with AVX-512 VNNI (q8.h).
  *
- * A tile is 16 (row, token) pairs, block by block - 4 rows x 4 tokens, or 8
- * x 2, or 16 x 1 for narrow batches (q8.h): each 64-byte chunk of a row is
- * loaded once for all the tile's tokens and each chunk of a token once for
- * all its rows, into 16 accumulators. Reducing
- * each accumulator's 16 lanes to one int32 would cost as much as the
- * products, so the 16 are reduced together by a transpose-and-add tree (45
- * shuffles and adds instead of ~150), which leaves the tile's 16 block dots
- * in one vector, exact. The float epilogue then runs on that vector: lane by
- * lane the same multiplies and adds, in the same order, as the reference. */
-#include "kernels/avx512_util.h"
+ * One 64-byte load of a panel is 4 columns of 16 rows; vpdpbusd multiplies
+ * it, as unsigned bytes w+128 (w xor 0x80), by the same 4 activations of a
+ * token broadcast to all 16 lanes, and adds the 4 products into lane r = row
+ * r. A call keeps NP panels x T tokens of such accumulators in registers (4
+ * x 4 for narrow batches, 2 x 8 for wide ones: at most 16) over a block, so
+ * each weight load serves T tokens and each broadcast NP panels. At the end
+ * of a block, 128 * (the token's block sum) comes off - the exact dot - and
+ * the float epilogue runs lane by lane in the reference's order. */
 #include "kernels/q8.h"
 
 #include <immintrin.h>
+#include <string.h>
 
-/* Lanes 0..R-1 (R = 4, 8 or 16) = the grouped values of rows 0..R-1 at
- * block b: one 128-bit load per group of 4 rows, for the groups that hold
- * one of the nr real rows (the others would lie past the matrix). */
-static inline __m512i group_rows(const void *base, int64_t b, int64_t nb, const int R, int64_t nr)
-{
-    const int32_t *p = (const int32_t *)base + b * 4;
-    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p));
-    if (R >= 8 && nr > 4)
-        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + nb * 4)), 1);
-    if (R >= 16 && nr > 8)
-        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 2 * nb * 4)), 2);
-    if (R >= 16 && nr > 12)
-        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 3 * nb * 4)), 3);
-    return v;
-}
-
-/* An R x T tile (R * T = 16; compile-time constants after inlining, so the
- * loops unroll completely and the 16 accumulators stay in registers), of
- * which nr <= R rows and nt <= T tokens are real: lane i = row i / T, token
- * i % T. Absent rows and tokens are computed on row 0 / token 0 again (valid
- * memory, a few wasted products at the edge of a matrix) and not stored. */
 static inline __attribute__((always_inline)) void
-tile(const int8_t *w, const float *wd, const int32_t *wsum, const int R, int64_t nr,
-     const int8_t *x, const float *xd, const int T, int64_t nt, int64_t nb, float *y, int64_t ldy)
+panels(const int8_t *wq, const float *wd, const int NP, int np, int64_t nr, const int8_t *x,
+       const float *xd, const int32_t *xs, const int T, int nt, int64_t nb, float *y, int64_t ldy,
+       const int8_t *pf)
 {
-    const int64_t stride = nb * Q8_BLOCK;
+    const int64_t panel_bytes = Q8_PANEL * nb * Q8_BLOCK, token_bytes = nb * Q8_BLOCK;
     const __m512i flip = _mm512_set1_epi8((char)0x80);
-    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-    const __m512i row_of = _mm512_srli_epi32(lane, T == 4 ? 2 : T == 2 ? 1 : 0);
-    const __m512i tok_of = _mm512_and_si512(lane, _mm512_set1_epi32(T - 1));
-    const int8_t *wr[16], *xt[4];
-#pragma GCC unroll 16
-    for (int r = 0; r < R; r++)
-        wr[r] = w + (r < nr ? r : 0) * stride;
+    /* Panels and tokens past np / nt repeat the last real one (valid memory,
+     * wasted products at the edge of the matrix or batch, never stored). */
+    const int8_t *wp[4];
+    const float *dp[4];
 #pragma GCC unroll 4
+    for (int j = 0; j < NP; j++) {
+        const int jj = j < np ? j : np - 1;
+        wp[j] = wq + jj * panel_bytes;
+        dp[j] = wd + jj * nb * Q8_PANEL;
+    }
+    int tt[8];
+#pragma GCC unroll 8
     for (int t = 0; t < T; t++)
-        xt[t] = x + (t < nt ? t : 0) * stride;
-    __m512 sum = _mm512_setzero_ps();
+        tt[t] = t < nt ? t : nt - 1;
+    __m512 sum[4][8];
+#pragma GCC unroll 4
+    for (int j = 0; j < NP; j++)
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++)
+            sum[j][t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        __m512i acc[16];
-#pragma GCC unroll 16
-        for (int i = 0; i < 16; i++)
-            acc[i] = _mm512_setzero_si512();
+        __m512i acc[4][8];
 #pragma GCC unroll 4
-        for (int c = 0; c < 4; c++) {
-            const int64_t off = b * Q8_BLOCK + 64 * c;
-            __m512i xv[4];
-#pragma GCC unroll 4
+        for (int j = 0; j < NP; j++)
+#pragma GCC unroll 8
             for (int t = 0; t < T; t++)
-                xv[t] = _mm512_xor_si512(_mm512_loadu_si512(xt[t] + off), flip);
-#pragma GCC unroll 16
-            for (int r = 0; r < R; r++) {
-                const __m512i wv = _mm512_loadu_si512(wr[r] + off);
+                acc[j][t] = _mm512_setzero_si512();
+        const int64_t wb = b * Q8_BLOCK * Q8_PANEL;
+        for (int s = 0; s < Q8_BLOCK / 4; s++) {
+            const int64_t off = wb + s * 64;
+            __m512i wv[4];
 #pragma GCC unroll 4
-                for (int t = 0; t < T; t++)
-                    acc[r * T + t] = _mm512_dpbusd_epi32(acc[r * T + t], xv[t], wv);
+            for (int j = 0; j < NP; j++) {
+                wv[j] = _mm512_xor_si512(_mm512_loadu_si512(wp[j] + off), flip);
+                _mm_prefetch((const char *)(pf + j * panel_bytes + off), _MM_HINT_T0);
+            }
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++) {
+                int32_t x4;
+                memcpy(&x4, x + tt[t] * token_bytes + b * Q8_BLOCK + 4 * s, 4);
+                const __m512i xv = _mm512_set1_epi32(x4);
+#pragma GCC unroll 4
+                for (int j = 0; j < NP; j++)
+                    acc[j][t] = _mm512_dpbusd_epi32(acc[j][t], wv[j], xv);
             }
         }
-        /* dots = hsum - 128 * wsum[row]; then the reference's float steps */
-        const __m512i ws = _mm512_permutexvar_epi32(row_of, group_rows(wsum, b, nb, R, nr));
-        const __m512i dots = _mm512_sub_epi32(hsum16(acc), _mm512_slli_epi32(ws, 7));
-        const __m512 wdv =
-            _mm512_permutexvar_ps(row_of, _mm512_castsi512_ps(group_rows(wd, b, nb, R, nr)));
-        const __m512 xdv =
-            _mm512_permutexvar_ps(tok_of, _mm512_castps128_ps512(_mm_loadu_ps(xd + b * 4)));
-        const __m512 p = _mm512_mul_ps(_mm512_cvtepi32_ps(dots), _mm512_mul_ps(wdv, xdv));
-        sum = _mm512_add_ps(sum, p);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            const __m512i corr = _mm512_set1_epi32(xs[tt[t] * nb + b] * 128);
+            const __m512 xdv = _mm512_set1_ps(xd[tt[t] * nb + b]);
+#pragma GCC unroll 4
+            for (int j = 0; j < NP; j++) {
+                const __m512i dot = _mm512_sub_epi32(acc[j][t], corr);
+                const __m512 scale = _mm512_mul_ps(_mm512_loadu_ps(dp[j] + b * Q8_PANEL), xdv);
+                sum[j][t] = _mm512_add_ps(sum[j][t], _mm512_mul_ps(_mm512_cvtepi32_ps(dot), scale));
+            }
+        }
     }
-    float s[16] __attribute__((aligned(64)));
-    _mm512_store_ps(s, sum);
-    for (int64_t r = 0; r < nr; r++)
-        for (int64_t t = 0; t < nt; t++)
-            y[t * ldy + r] = s[r * T + t];
+#pragma GCC unroll 4
+    for (int j = 0; j < NP; j++) {
+        const int64_t rows = nr - j * Q8_PANEL;
+        if (j >= np || rows <= 0) continue;
+        const __mmask16 k = rows >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << rows) - 1);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++)
+            if (t < nt) _mm512_mask_storeu_ps(y + t * ldy + j * Q8_PANEL, k, sum[j][t]);
+    }
 }
 
-void q8_tile_avx512(const int8_t *w, const float *wd, const int32_t *wsum, int64_t nr,
-                    const int8_t *x, const float *xd, int64_t nt, int64_t nb, float *y, int64_t ldy)
+void q8_panel_avx512(const int8_t *wq, const float *wd, int np, int64_t nr, const int8_t *x,
+                     const float *xd, const int32_t *xs, int nt, int64_t nb, float *y, int64_t ldy,
+                     const int8_t *pf)
 {
-    if (nt > 2)
-        tile(w, wd, wsum, 4, nr, x, xd, 4, nt, nb, y, ldy);
-    else if (nt == 2)
-        tile(w, wd, wsum, 8, nr, x, xd, 2, nt, nb, y, ldy);
-    else
-        tile(w, wd, wsum, 16, nr, x, xd, 1, nt, nb, y, ldy);
+    if (nt <= 4) {
+        switch (nt) {
+#define CASE4(T)                                                                                   \
+    case T:                                                                                        \
+        panels(wq, wd, 4, np, nr, x, xd, xs, T, nt, nb, y, ldy, pf);                               \
+        break;
+            CASE4(1) CASE4(2) CASE4(3) default : CASE4(4)
+#undef CASE4
+        }
+        return;
+    }
+    /* 2 panels x up to 8 tokens per pass */
+    const int64_t panel_bytes = Q8_PANEL * nb * Q8_BLOCK;
+    for (int j0 = 0; j0 < np; j0 += 2) {
+        const int n2 = np - j0 < 2 ? np - j0 : 2;
+        const int8_t *w2 = wq + j0 * panel_bytes, *p2 = pf + j0 * panel_bytes;
+        const float *d2 = wd + j0 * nb * Q8_PANEL;
+        const int64_t r2 = nr - j0 * Q8_PANEL;
+        float *y2 = y + j0 * Q8_PANEL;
+        switch (nt) {
+#define CASE8(T)                                                                                   \
+    case T:                                                                                        \
+        panels(w2, d2, 2, n2, r2, x, xd, xs, T, nt, nb, y2, ldy, p2);                              \
+        break;
+            CASE8(5) CASE8(6) CASE8(7) default : CASE8(8)
+#undef CASE8
+        }
+    }
 }

@@ -23,65 +23,83 @@ static void test_quantize_by_hand(void **state)
     x[0] = 1.27f, x[1] = -0.635f, x[2] = 0.005f, x[255] = -1.27f; /* block 0: amax 1.27 */
     x[256] = 2.54f, x[257] = 1.0f;                                /* block 1 (44 values) */
     int8_t q[512];
-    float d[2 * 4 * 2] = {0};
-    int32_t sums[2 * 4 * 2] = {0};
-    q8_quantize_row(x, 300, q, d, 5); /* row 5: group 1, slot 1 */
-    assert_float_equal(d[q8_group_index(5, 0, 2)], 1.27f / 127.0f, 1e-9);
-    assert_int_equal(q8_group_index(5, 0, 2), (1 * 2 + 0) * 4 + 1);
+    float d[2] = {0};
+    int32_t sums[2] = {0};
+    q8_quantize_row(x, 300, q, d, sums);
+    assert_float_equal(d[0], 1.27f / 127.0f, 1e-9);
     assert_int_equal(q[0], 127);
     assert_int_equal(q[1], -64); /* -63.5 rounds to even */
     assert_int_equal(q[2], 0);   /* 0.5 rounds to even */
     assert_int_equal(q[255], -127);
-    assert_float_equal(d[q8_group_index(5, 1, 2)], 2.54f / 127.0f, 1e-9);
+    assert_float_equal(d[1], 2.54f / 127.0f, 1e-9);
     assert_int_equal(q[256], 127);
     assert_int_equal(q[257], 50);
     for (int i = 300; i < 512; i++)
         assert_int_equal(q[i], 0); /* padding */
-    q8_block_sums(q, 2, sums, 5);
-    assert_int_equal(sums[(1 * 2 + 0) * 4 + 1], 127 - 64 + 0 - 127);
-    assert_int_equal(sums[(1 * 2 + 1) * 4 + 1], 127 + 50);
+    assert_int_equal(sums[0], 127 - 64 + 0 - 127);
+    assert_int_equal(sums[1], 127 + 50);
     float z[5] = {0};
-    q8_quantize_row(z, 5, q, d, 0);
+    q8_quantize_row(z, 5, q, d, NULL);
     assert_float_equal(d[0], 1.0f, 0);
     assert_int_equal(q[0], 0);
+    /* Panel layout: row 17 is row 1 of panel 1; column 261 is block 1,
+     * step 1, byte 1; two blocks per row. */
+    assert_int_equal(q8_weight_index(17, 261, 2), (((1 * 2 + 1) * 64 + 1) * 16 + 1) * 4 + 1);
+    assert_int_equal(q8_scale_index(17, 1, 2), (1 * 2 + 1) * 16 + 1);
+    int8_t wq[2 * 16 * 512] = {0};
+    float wd[2 * 16 * 2] = {0};
+    q8_store_row(wq, wd, 2, 17, q, d);
+    assert_int_equal(wq[q8_weight_index(17, 0, 2)], 0);
+    q8_quantize_row(x, 300, q, d, NULL);
+    q8_store_row(wq, wd, 2, 17, q, d);
+    assert_int_equal(wq[q8_weight_index(17, 1, 2)], -64);
+    assert_int_equal(wq[q8_weight_index(17, 257, 2)], 50);
+    assert_float_equal(wd[q8_scale_index(17, 1, 2)], 2.54f / 127.0f, 1e-9);
 }
 
 /* A random or extreme matrix of M rows and N tokens, quantized like the
- * model and the forward pass do (grouped scales, padding zeroed). */
+ * model and the forward pass do: the values in plain order (for the
+ * definition), the weights also stored in panels. */
 struct case_data {
     int64_t M, N, K, nb;
-    int8_t *wq, *xq;
-    float *wd, *xd;
-    int32_t *wsum;
+    int8_t *w, *wq, *xq;
+    float *wd_plain, *wd, *xd;
+    int32_t *xs;
 };
 
 static void case_new(struct case_data *c, int64_t M, int64_t N, int64_t K, int extreme)
 {
     c->M = M, c->N = N, c->K = K, c->nb = q8_blocks(K);
-    const int64_t nb = c->nb;
-    c->wq = calloc((size_t)(M * nb * Q8_BLOCK), 1);
+    const int64_t nb = c->nb, P = q8_panels(M);
+    c->w = calloc((size_t)(M * nb * Q8_BLOCK), 1);
+    c->wq = calloc((size_t)(P * Q8_PANEL * nb * Q8_BLOCK), 1);
     c->xq = calloc((size_t)(N * nb * Q8_BLOCK), 1);
-    c->wd = calloc((size_t)(q8_groups(M) * nb * 4), sizeof(float));
-    c->xd = calloc((size_t)(q8_groups(N) * nb * 4), sizeof(float));
-    c->wsum = calloc((size_t)(q8_groups(M) * nb * 4), sizeof(int32_t));
+    c->wd_plain = calloc((size_t)(M * nb), sizeof(float));
+    c->wd = calloc((size_t)(P * Q8_PANEL * nb), sizeof(float));
+    c->xd = calloc((size_t)(N * nb), sizeof(float));
+    c->xs = calloc((size_t)(N * nb), sizeof(int32_t));
     for (int64_t m = 0; m < M; m++) {
+        int8_t *wr = c->w + m * nb * Q8_BLOCK;
         for (int64_t k = 0; k < K; k++)
-            c->wq[m * nb * Q8_BLOCK + k] = extreme ? (int8_t)((extreme & 1) ? -127 : 127) : rnd8();
+            wr[k] = extreme ? (int8_t)((extreme & 1) ? -127 : 127) : rnd8();
         for (int64_t b = 0; b < nb; b++)
-            c->wd[q8_group_index(m, b, nb)] = 0.01f * (float)((m + b) % 7 + 1);
-        q8_block_sums(c->wq + m * nb * Q8_BLOCK, nb, c->wsum, m);
+            c->wd_plain[m * nb + b] = 0.01f * (float)((m + b) % 7 + 1);
+        q8_store_row(c->wq, c->wd, nb, m, wr, c->wd_plain + m * nb);
     }
     for (int64_t n = 0; n < N; n++) {
-        for (int64_t k = 0; k < K; k++)
-            c->xq[n * nb * Q8_BLOCK + k] = extreme ? (int8_t)((extreme & 2) ? -127 : 127) : rnd8();
+        for (int64_t k = 0; k < K; k++) {
+            const int8_t v = extreme ? (int8_t)((extreme & 2) ? -127 : 127) : rnd8();
+            c->xq[n * nb * Q8_BLOCK + k] = v;
+            c->xs[n * nb + k / Q8_BLOCK] += v;
+        }
         for (int64_t b = 0; b < nb; b++)
-            c->xd[q8_group_index(n, b, nb)] = 0.02f * (float)((n + 3 * b) % 5 + 1);
+            c->xd[n * nb + b] = 0.02f * (float)((n + 3 * b) % 5 + 1);
     }
 }
 
 static void case_free(struct case_data *c)
 {
-    free(c->wq), free(c->xq), free(c->wd), free(c->xd), free(c->wsum);
+    free(c->w), free(c->wq), free(c->xq), free(c->wd_plain), free(c->wd), free(c->xd), free(c->xs);
 }
 
 /* Element (n, m) computed here from the definition in q8.h. */
@@ -92,8 +110,8 @@ static float by_definition(const struct case_data *c, int64_t n, int64_t m)
     for (int64_t b = 0; b < nb; b++) {
         int32_t s = 0;
         for (int i = 0; i < Q8_BLOCK; i++)
-            s += c->wq[(m * nb + b) * Q8_BLOCK + i] * c->xq[(n * nb + b) * Q8_BLOCK + i];
-        const float scale = c->wd[q8_group_index(m, b, nb)] * c->xd[q8_group_index(n, b, nb)];
+            s += c->w[(m * nb + b) * Q8_BLOCK + i] * c->xq[(n * nb + b) * Q8_BLOCK + i];
+        const float scale = c->wd_plain[m * nb + b] * c->xd[n * nb + b];
         const float p = (float)s * scale;
         sum = sum + p;
     }
@@ -101,37 +119,39 @@ static float by_definition(const struct case_data *c, int64_t n, int64_t m)
 }
 
 /* q8_gemm on every ISA equals the definition bit for bit, at awkward row
- * counts (partial row groups), token counts (partial token groups), block
- * counts (1, 3, 10) and for any split of the rows into multiples of 4; one
- * token at a time gives the same rows (batch invariance). */
+ * counts (partial panels and calls), token counts (partial token chunks),
+ * block counts (1, 3, 10) and for a split of the rows at a multiple of 16;
+ * one token at a time gives the same rows (batch invariance); nothing is
+ * written outside the output. */
 static void check_case(const struct case_data *c)
 {
-    const struct q8_matrix w = {c->M, c->K, c->wq, c->wd, c->wsum};
-    float *want = malloc((size_t)(c->N * c->M) * sizeof(float));
-    float *got = malloc((size_t)(c->N * c->M) * sizeof(float));
-    float *row = malloc((size_t)c->M * sizeof(float));
+    const struct q8_matrix w = {c->M, c->K, c->wq, c->wd};
+    const int64_t ldy = c->M + 3, ny = c->N * ldy;
+    float *want = malloc((size_t)ny * sizeof(float));
+    float *got = malloc((size_t)ny * sizeof(float));
+    float *row = malloc((size_t)(c->M + 1) * sizeof(float));
     for (int64_t n = 0; n < c->N; n++)
-        for (int64_t m = 0; m < c->M; m++)
-            want[n * c->M + m] = by_definition(c, n, m);
+        for (int64_t m = 0; m < ldy; m++)
+            want[n * ldy + m] = m < c->M ? by_definition(c, n, m) : -1.0f;
     char err[LF_ERRMSG_LEN];
     for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {
         if (!kern_isa_supported((enum kern_isa)isa)) continue;
         assert_int_equal(kern_set_isa((enum kern_isa)isa, err, sizeof err), 0);
-        memset(got, 0xff, (size_t)(c->N * c->M) * sizeof(float));
-        const int64_t split = c->M > 8 ? 8 : 0;
-        q8_gemm(&w, c->xq, c->xd, c->N, got, c->M, 0, split);
-        q8_gemm(&w, c->xq, c->xd, c->N, got, c->M, split, c->M);
-        if (memcmp(got, want, (size_t)(c->N * c->M) * sizeof(float)))
+        for (int64_t i = 0; i < ny; i++)
+            got[i] = -1.0f;
+        const int64_t split = c->M > 16 ? 16 : 0;
+        q8_gemm(&w, c->xq, c->xd, c->xs, c->N, got, ldy, 0, split);
+        q8_gemm(&w, c->xq, c->xd, c->xs, c->N, got, ldy, split, c->M);
+        if (memcmp(got, want, (size_t)ny * sizeof(float)))
             fail_msg("%s: M=%lld N=%lld K=%lld differs from the definition",
                      kern_isa_name((enum kern_isa)isa), (long long)c->M, (long long)c->N,
                      (long long)c->K);
         for (int64_t n = 0; n < c->N; n++) {
-            /* token n alone, its scales moved to the first slot of a group */
-            float xd1[64 * 4] = {0};
-            for (int64_t b = 0; b < c->nb; b++)
-                xd1[b * 4] = c->xd[q8_group_index(n, b, c->nb)];
-            q8_gemm(&w, c->xq + n * c->nb * Q8_BLOCK, xd1, 1, row, c->M, 0, c->M);
-            assert_memory_equal(row, want + n * c->M, (size_t)c->M * sizeof(float));
+            row[c->M] = -1.0f;
+            q8_gemm(&w, c->xq + n * c->nb * Q8_BLOCK, c->xd + n * c->nb, c->xs + n * c->nb, 1,
+                    row, c->M, 0, c->M);
+            assert_memory_equal(row, want + n * ldy, (size_t)c->M * sizeof(float));
+            assert_true(row[c->M] == -1.0f);
         }
     }
     assert_int_equal(kern_set_isa(kern_isa_best(), err, sizeof err), 0);
@@ -141,8 +161,8 @@ static void check_case(const struct case_data *c)
 static void test_gemm_every_isa(void **state)
 {
     (void)state;
-    static const int64_t Ms[] = {1, 3, 4, 5, 17, 19};
-    static const int64_t Ns[] = {1, 2, 3, 4, 5, 7, 9};
+    static const int64_t Ms[] = {1, 3, 15, 16, 17, 33, 64, 65, 100};
+    static const int64_t Ns[] = {1, 2, 3, 4, 5, 7, 8, 9, 13, 17};
     static const int64_t Ks[] = {100, 700, 2560};
     for (size_t i = 0; i < sizeof Ms / sizeof *Ms; i++)
         for (size_t j = 0; j < sizeof Ns / sizeof *Ns; j++)
@@ -155,19 +175,20 @@ static void test_gemm_every_isa(void **state)
 }
 
 /* Worst cases: +-127 everywhere with equal and opposite signs, K = 4096
- * (16 blocks): each block's dot is +-256*127*127, exactly. */
+ * (16 blocks): each block's dot is +-256*127*127, exactly (and the AVX-512
+ * sum of (w+128)*x, 255*127*256, far from int32 limits). */
 static void test_gemm_extremes(void **state)
 {
     (void)state;
     for (int s = 1; s <= 4; s++) {
         struct case_data c;
-        case_new(&c, 6, 5, 4096, s);
+        case_new(&c, 20, 9, 4096, s);
         check_case(&c);
         char err[LF_ERRMSG_LEN];
         assert_int_equal(kern_set_isa(KERN_ISA_REF, err, sizeof err), 0);
-        const struct q8_matrix w = {c.M, c.K, c.wq, c.wd, c.wsum};
-        float y[5 * 6];
-        q8_gemm(&w, c.xq, c.xd, 5, y, 6, 0, 6);
+        const struct q8_matrix w = {c.M, c.K, c.wq, c.wd};
+        float y[9 * 20];
+        q8_gemm(&w, c.xq, c.xd, c.xs, 9, y, 20, 0, 20);
         const float sign = (s == 3 || s == 4) ? 1.0f : -1.0f; /* w, x = -127: s & 1, s & 2 */
         /* row 0, token 0: scales 0.01*(b%7+1) and 0.02*(3b%5+1) */
         float want = 0.0f;
