@@ -199,14 +199,19 @@ void vlut_lut_tile_avx512(const uint8_t *codes, int64_t code_stride, int64_t row
 }
 
 /* MAD: one row x nb tokens (nb <= 4, a compile-time constant after
- * inlining). Four accumulators per token (one per 64-weight quarter of a
- * block) keep the vpdpbusd dependency chains short. */
+ * inlining). Four accumulators per token, one per 64-weight quarter of a
+ * block, which keeps the vpdpbusd dependency chains short and saves the
+ * unpacking shifts: quarter i sits in bits 6-2i..7-2i of each byte, so
+ * masking alone gives 4^(3-i) * (w+1) <= 128, still an unsigned byte. Every
+ * product in accumulator i is then a multiple of 4^(3-i), and an arithmetic
+ * shift of each lane's sum brings it back exactly. */
 static inline __attribute__((always_inline)) void mad_row_block(const uint8_t *cr, int64_t nblocks,
                                                                 const int8_t *x0, int64_t x_stride,
                                                                 const int nb, const int32_t *xsum,
                                                                 int32_t *y, int64_t y_stride)
 {
-    const __m512i mask = _mm512_set1_epi8(3);
+    const __m512i mask[4] = {_mm512_set1_epi8((char)0xC0), _mm512_set1_epi8(0x30),
+                             _mm512_set1_epi8(0x0C), _mm512_set1_epi8(0x03)};
     __m512i acc[4][4];
 #pragma GCC unroll 4
     for (int t = 0; t < nb; t++)
@@ -215,14 +220,10 @@ static inline __attribute__((always_inline)) void mad_row_block(const uint8_t *c
             acc[t][i] = _mm512_setzero_si512();
     for (int64_t b = 0; b < nblocks; b++) {
         const __m512i v = _mm512_loadu_si512(cr + b * VLUT_MAD_BLOCK_BYTES);
-        /* u[i] = weights b*256 + 64*i + (0..63), each w+1 in {0,1,2}. The
-         * 16-bit shift drags bits across byte boundaries; the mask drops them. */
-        const __m512i u[4] = {
-            _mm512_and_si512(_mm512_srli_epi16(v, 6), mask),
-            _mm512_and_si512(_mm512_srli_epi16(v, 4), mask),
-            _mm512_and_si512(_mm512_srli_epi16(v, 2), mask),
-            _mm512_and_si512(v, mask),
-        };
+        __m512i u[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++)
+            u[i] = _mm512_and_si512(v, mask[i]);
 #pragma GCC unroll 4
         for (int t = 0; t < nb; t++) {
             const int8_t *xt = x0 + t * x_stride + b * VLUT_MAD_BLOCK;
@@ -233,9 +234,66 @@ static inline __attribute__((always_inline)) void mad_row_block(const uint8_t *c
     }
 #pragma GCC unroll 4
     for (int t = 0; t < nb; t++) {
-        const __m512i s = _mm512_add_epi32(_mm512_add_epi32(acc[t][0], acc[t][1]),
-                                           _mm512_add_epi32(acc[t][2], acc[t][3]));
+        const __m512i s = _mm512_add_epi32(
+            _mm512_add_epi32(_mm512_srai_epi32(acc[t][0], 6), _mm512_srai_epi32(acc[t][1], 4)),
+            _mm512_add_epi32(_mm512_srai_epi32(acc[t][2], 2), acc[t][3]));
         y[t * y_stride] = _mm512_reduce_add_epi32(s) - xsum[t];
+    }
+}
+
+/* MAD for one token: rows in groups of 16, four rows at a time (16
+ * accumulators: 4 rows x 4 quarters, as in mad_row_block), each row's
+ * quarters combined into one vector, and the 16 rows' vectors reduced
+ * together by one transpose-add tree instead of a horizontal sum per row.
+ * Rows past the end repeat the last row and are not stored. */
+static void mad_one_token(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
+                          const int8_t *x, int32_t xsum, int32_t *y)
+{
+    const __m512i mask[4] = {_mm512_set1_epi8((char)0xC0), _mm512_set1_epi8(0x30),
+                             _mm512_set1_epi8(0x0C), _mm512_set1_epi8(0x03)};
+    for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+        __m512i sv[16];
+        for (int g = 0; g < 4; g++) {
+            const uint8_t *cr[4];
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                const int64_t row = r0 + 4 * g + r;
+                cr[r] = codes + (row < rows ? row : rows - 1) * code_stride;
+            }
+            /* the weights stream from memory: ask for the rows 16 ahead */
+            if (r0 + 4 * g + 20 <= rows)
+                for (int64_t b = 0; b < 4 * code_stride; b += 64)
+                    _mm_prefetch((const char *)(cr[0] + 16 * code_stride + b), _MM_HINT_T0);
+            __m512i acc[4][4];
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+                for (int i = 0; i < 4; i++)
+                    acc[r][i] = _mm512_setzero_si512();
+            for (int64_t b = 0; b < nblocks; b++) {
+                __m512i xv[4];
+#pragma GCC unroll 4
+                for (int i = 0; i < 4; i++)
+                    xv[i] = _mm512_load_si512(x + b * VLUT_MAD_BLOCK + 64 * i);
+#pragma GCC unroll 4
+                for (int r = 0; r < 4; r++) {
+                    const __m512i v = _mm512_loadu_si512(cr[r] + b * VLUT_MAD_BLOCK_BYTES);
+#pragma GCC unroll 4
+                    for (int i = 0; i < 4; i++)
+                        acc[r][i] =
+                            _mm512_dpbusd_epi32(acc[r][i], _mm512_and_si512(v, mask[i]), xv[i]);
+                }
+            }
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++)
+                sv[4 * g + r] =
+                    _mm512_add_epi32(_mm512_add_epi32(_mm512_srai_epi32(acc[r][0], 6),
+                                                      _mm512_srai_epi32(acc[r][1], 4)),
+                                     _mm512_add_epi32(_mm512_srai_epi32(acc[r][2], 2), acc[r][3]));
+        }
+        const __m512i dots = _mm512_sub_epi32(hsum16(sv), _mm512_set1_epi32(xsum));
+        const int64_t nr = rows - r0 < 16 ? rows - r0 : 16;
+        _mm512_mask_storeu_epi32(y + r0, (__mmask16)((1u << nr) - 1), dots);
     }
 }
 
@@ -311,15 +369,19 @@ void vlut_mad_rows_avx512(const uint8_t *codes, int64_t code_stride, int64_t nbl
         mad_tiled(codes, code_stride, nblocks, rows, xpad, x_stride, n, xsum, y, y_stride, scratch);
         return;
     }
+    if (n == 1) {
+        mad_one_token(codes, code_stride, nblocks, rows, xpad, xsum[0], y);
+        return;
+    }
     /* Narrow batches: rows outer, a row's codes unpacked in registers for its
      * few tokens. */
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *cr = codes + r * code_stride;
         /* Narrow batches stream the weights from memory: ask for the row 4
          * ahead now (the hardware prefetcher alone stays too close). */
-        if (r + 4 < rows)
+        if (r + 16 < rows)
             for (int64_t b = 0; b < code_stride; b += 64)
-                _mm_prefetch((const char *)(cr + 4 * code_stride + b), _MM_HINT_T0);
+                _mm_prefetch((const char *)(cr + 16 * code_stride + b), _MM_HINT_T0);
         for (int64_t t0 = 0; t0 < n; t0 += 4) {
             const int8_t *x0 = xpad + t0 * x_stride;
             int32_t *yt = y + t0 * y_stride + r;
