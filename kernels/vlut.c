@@ -50,9 +50,10 @@
  *    registers; the L1 version is ~20-30% faster in bench_kernels here. With
  *    L1-sized K-tiles and no int16 accumulator in memory, the int32 flush
  *    every few lookups cost more than the L2 misses.)
- *  - The tiled LUT layout (vlut.h) puts a K-tile's rows one after another, so
- *    the code bytes of a sub-tile are one strided stream the prefetcher
- *    follows.
+ *  - The tiled LUT layout (vlut.h) puts a sub-tile's rows one after another,
+ *    so a sub-tile pass reads its code bytes as one contiguous stream (with
+ *    whole K-tiles one after another it read 8 of every 48 bytes, and each
+ *    K-tile's codes went through L1 once per sub-tile).
  *  - After the last K-tile the driver transposes acc into y's token-major rows.
  *  Gathers and table builds (once per sub-tile, shared by every row and, in
  *  vlut_gemm_multi, by every matrix of the same input) and the flushes are
@@ -147,10 +148,10 @@ int vlut_pack_lut_matrix_row(const int8_t *w, int64_t M, int64_t K, int64_t m, u
 {
     if (K < 1 || M < 1 || m < 0 || m >= M) return LF_ERR_INVALID;
     const int64_t groups = vlut_lut_row_bytes(K);
-    for (int64_t j0 = 0; j0 < groups; j0 += VLUT_KT) {
-        const int64_t kt = groups - j0 < VLUT_KT ? groups - j0 : VLUT_KT;
-        const int64_t k0 = j0 * VLUT_G, n = K - k0 < kt * VLUT_G ? K - k0 : kt * VLUT_G;
-        int rc = vlut_pack_lut_row(w + k0, n, dst + j0 * M + m * kt);
+    for (int64_t j0 = 0; j0 < groups; j0 += VLUT_SUB) {
+        const int64_t sub = groups - j0 < VLUT_SUB ? groups - j0 : VLUT_SUB;
+        const int64_t k0 = j0 * VLUT_G, n = K - k0 < sub * VLUT_G ? K - k0 : sub * VLUT_G;
+        int rc = vlut_pack_lut_row(w + k0, n, dst + j0 * M + m * sub);
         if (rc) return rc;
     }
     return 0;
@@ -276,10 +277,10 @@ void vlut_gemm_multi(const struct vlut_part *parts, int n_parts, const int8_t *x
                 for (int p = 0; p < n_parts; p++) {
                     const struct vlut_part *q = &parts[p];
                     const int64_t rows = q->m1 - q->m0;
-                    /* rows m0..m1-1 of the K-tile, kt codes each, from code s0 */
+                    /* rows m0..m1-1 of the sub-tile, sub codes each */
                     if (rows)
-                        ops->vlut_lut_tile(q->w->lut + j0 * q->w->rows + q->m0 * kt + s0, kt, rows,
-                                           sub, tables, acc16 + at * VLUT_LANES,
+                        ops->vlut_lut_tile(q->w->lut + (j0 + s0) * q->w->rows + q->m0 * sub, sub,
+                                           rows, sub, tables, acc16 + at * VLUT_LANES,
                                            acc + at * VLUT_LANES, flags);
                     at += rows;
                 }

@@ -9,12 +9,14 @@
  *   LUT  base-3 codes, VLUT_G = 4 weights per byte (81 codes, 2 bits/weight):
  *        row m has G = vlut_lut_row_bytes(K) = ceil(K/4) codes, code j holding
  *        weights 4j..4j+3 as code = sum_i (w[4j+i]+1) * 3^i; weights past K
- *        are zeros (digit 1). The codes are stored in K-tiles of VLUT_KT
- *        codes, tile after tile, rows one after another inside a tile: the
- *        tile starting at code j0 begins at byte j0 * M and holds kt =
- *        min(VLUT_KT, G - j0) codes per row, so code j of row m is at byte
- *        j0*M + m*kt + (j - j0). The kernel sweeps a tile's rows in one
- *        contiguous stream. Feeds the Vec-LUT kernel (wide batches).
+ *        are zeros (digit 1). The codes are stored in sub-tiles of VLUT_SUB
+ *        codes (the kernel's unit of table building), sub-tile after
+ *        sub-tile, rows one after another inside a sub-tile: the sub-tile
+ *        starting at code s (a multiple of VLUT_SUB) begins at byte s * M and
+ *        holds sub = min(VLUT_SUB, G - s) codes per row, so code j of row m
+ *        is at byte s*M + m*sub + (j - s). The kernel sweeps a sub-tile's
+ *        rows in one contiguous stream. Feeds the Vec-LUT kernel (wide
+ *        batches).
  *   MAD  2-bit codes w+1 in {0,1,2}, in 256-weight blocks of 64 bytes: byte p of
  *        a block holds weights p, p+64, p+128, p+192 at bit shifts 6, 4, 2, 0.
  *        Row m is vlut_mad_row_bytes(K) = ceil(K/256)*64 bytes; weights past K
@@ -59,6 +61,7 @@
  * that of VLUT_KT while the lookups hit L1 (~20-30% faster than 48-group
  * tables in L2, measured with a micro-benchmark on the development machine). */
 #define VLUT_SUB 8
+_Static_assert(VLUT_KT % VLUT_SUB == 0, "K-tiles are whole sub-tiles");
 #define VLUT_MAD_BLOCK 256      /* weights per MAD block */
 #define VLUT_MAD_BLOCK_BYTES 64 /* bytes per MAD block */
 #define VLUT_MAD_SCRATCH_ROWS 4 /* rows a MAD kernel may unpack at once */

@@ -278,11 +278,12 @@ static void test_pack_hand_computed(void **state)
     assert_int_equal(mad[64], (2 << 6) | 0x15);
     assert_int_equal(mad[65], 0x55);
 
-    /* The tiled matrix layout: 3 rows of K = 4 * (VLUT_KT + 2) weights make a
-     * full tile of VLUT_KT codes per row at byte 0 and a last tile of 2 codes
-     * per row at byte VLUT_KT * 3. Row m's weights: group j all equal to
-     * ((m + j) % 3) - 1, so its code j is 0, 40 or 80. */
-    enum { M3 = 3, G3 = VLUT_KT + 2, K3 = 4 * G3 };
+    /* The tiled matrix layout: 3 rows of K = 4 * (2 * VLUT_SUB + 2) weights
+     * make two full sub-tiles of VLUT_SUB codes per row, at bytes 0 and
+     * VLUT_SUB * 3, and a last one of 2 codes per row at byte 2 * VLUT_SUB * 3.
+     * Row m's weights: group j all equal to ((m + j) % 3) - 1, so its code j
+     * is 0, 40 or 80. */
+    enum { M3 = 3, G3 = 2 * VLUT_SUB + 2, K3 = 4 * G3 };
     static int8_t w3[M3 * K3];
     static uint8_t tiled[M3 * G3];
     for (int m = 0; m < M3; m++)
@@ -291,7 +292,8 @@ static void test_pack_hand_computed(void **state)
     assert_int_equal(vlut_pack(w3, M3, K3, tiled, NULL), 0);
     for (int m = 0; m < M3; m++)
         for (int j = 0; j < G3; j++) {
-            const int at = j < VLUT_KT ? m * VLUT_KT + j : VLUT_KT * M3 + m * 2 + (j - VLUT_KT);
+            const int s = j / VLUT_SUB * VLUT_SUB, sub = j < 2 * VLUT_SUB ? VLUT_SUB : 2;
+            const int at = s * M3 + m * sub + (j - s);
             assert_int_equal(tiled[at], 40 * ((m + j) % 3));
         }
     assert_int_equal(vlut_pack_lut_matrix_row(w3, M3, K3, M3, tiled), LF_ERR_INVALID);
