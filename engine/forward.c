@@ -564,10 +564,17 @@ static void rows_worker(void *ctx, int ith, int nth)
                 rope_head(k + h * hd, cs, hp);
             for (int32_t h = 0; h < hp->n_head_kv; h++) {
                 const size_t at = (size_t)r->pos * hd, src = (size_t)i * KVD + (size_t)h * hd;
-                memcpy(kv_keys(t->kv, r->slot, t->layer, h) + at, f->k + src,
-                       (size_t)hd * sizeof(float));
-                memcpy(kv_values(t->kv, r->slot, t->layer, h) + at, f->v + src,
-                       (size_t)hd * sizeof(float));
+                void *kd = kv_keys(t->kv, r->slot, t->layer, h);
+                void *vd = kv_values(t->kv, r->slot, t->layer, h);
+                if (t->kv->type == KV_F16) {
+                    void (*store)(uint16_t *, const float *, int64_t) =
+                        f->opt.reference ? attn_f16_store_ref : kern_ops()->attn_f16_store;
+                    store((uint16_t *)kd + at, f->k + src, hd);
+                    store((uint16_t *)vd + at, f->v + src, hd);
+                } else {
+                    memcpy((float *)kd + at, f->k + src, (size_t)hd * sizeof(float));
+                    memcpy((float *)vd + at, f->v + src, (size_t)hd * sizeof(float));
+                }
             }
             break;
         }
@@ -599,14 +606,19 @@ static void attend(struct fwd *f, float *scores, const struct kv_cache *kv, int3
     const struct kern_ops *ops = kern_ops();
     const int32_t hd = hp->head_dim, G = hp->n_head / hp->n_head_kv;
     const int32_t n = row->pos + 1, ld = f->n_ctx;
-    const float *K = kv_keys(kv, row->slot, layer, kvh);
-    const float *V = kv_values(kv, row->slot, layer, kvh);
+    const void *K = kv_keys(kv, row->slot, layer, kvh), *V = kv_values(kv, row->slot, layer, kvh);
     const float inv_sqrt = 1.0f / sqrtf((float)hd);
     const size_t h0 = (size_t)kvh * G;
-    ops->attn_scores(q + h0 * hd, G, K, hd, n, hd, inv_sqrt, scores, ld);
+    if (kv->type == KV_F16)
+        ops->attn_scores_f16(q + h0 * hd, G, K, hd, n, hd, inv_sqrt, scores, ld);
+    else
+        ops->attn_scores(q + h0 * hd, G, K, hd, n, hd, inv_sqrt, scores, ld);
     for (int32_t g = 0; g < G; g++)
         ops->act_softmax(scores + (size_t)g * ld, n);
-    ops->attn_mix(scores, ld, G, V, hd, n, hd, out + h0 * hd);
+    if (kv->type == KV_F16)
+        ops->attn_mix_f16(scores, ld, G, V, hd, n, hd, out + h0 * hd);
+    else
+        ops->attn_mix(scores, ld, G, V, hd, n, hd, out + h0 * hd);
 }
 
 struct att_task {

@@ -35,4 +35,24 @@ void attn_scores_avx512(const float *q, int32_t G, const float *K, int64_t strid
 void attn_mix_avx512(const float *w, int64_t ld, int32_t G, const float *V, int64_t stride,
                      int32_t n, int32_t hd, float *out);
 
+/* The same with the keys / values stored as IEEE half floats: each element
+ * is converted exactly (quant_f16_to_f32) and the operations and their order
+ * are those above. attn_f16_store writes dst[i] = src[i] rounded to the
+ * nearest half, ties to even (quant_f32_to_f16). */
+void attn_scores_f16_ref(const float *q, int32_t G, const uint16_t *K, int64_t stride, int32_t n,
+                         int32_t hd, float scale, float *scores, int64_t ld);
+void attn_mix_f16_ref(const float *w, int64_t ld, int32_t G, const uint16_t *V, int64_t stride,
+                      int32_t n, int32_t hd, float *out);
+void attn_f16_store_ref(uint16_t *dst, const float *src, int64_t n);
+void attn_scores_f16_avx2(const float *q, int32_t G, const uint16_t *K, int64_t stride, int32_t n,
+                          int32_t hd, float scale, float *scores, int64_t ld);
+void attn_mix_f16_avx2(const float *w, int64_t ld, int32_t G, const uint16_t *V, int64_t stride,
+                       int32_t n, int32_t hd, float *out);
+void attn_f16_store_avx2(uint16_t *dst, const float *src, int64_t n);
+void attn_scores_f16_avx512(const float *q, int32_t G, const uint16_t *K, int64_t stride, int32_t n,
+                            int32_t hd, float scale, float *scores, int64_t ld);
+void attn_mix_f16_avx512(const float *w, int64_t ld, int32_t G, const uint16_t *V, int64_t stride,
+                         int32_t n, int32_t hd, float *out);
+void attn_f16_store_avx512(uint16_t *dst, const float *src, int64_t n);
+
 #endif

@@ -10,16 +10,29 @@
 #include <immintrin.h>
 #include <string.h>
 
-static inline float dot(const float *a, const float *b, int32_t n)
+/* Element i of a key/value row stored as float or (f16 set) IEEE half:
+ * the conversion is exact, so both give the same floats downstream. */
+static inline __attribute__((always_inline)) __m256 load8(const void *p, int64_t i, const int f16)
+{
+    return f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)))
+               : _mm256_loadu_ps((const float *)p + i);
+}
+static inline __attribute__((always_inline)) float load1(const void *p, int64_t i, const int f16)
+{
+    return f16 ? _cvtsh_ss(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+
+static inline __attribute__((always_inline)) float dot(const float *a, const void *b, int32_t n,
+                                                       const int f16)
 {
     __m256 acc = _mm256_setzero_ps();
     int32_t i = 0;
     for (; i + 8 <= n; i += 8)
-        acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+        acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(a + i), load8(b, i, f16)));
     float l[8];
     _mm256_storeu_ps(l, acc);
     for (; i < n; i++) {
-        const float p = a[i] * b[i];
+        const float p = a[i] * load1(b, i, f16);
         l[i % 8] = l[i % 8] + p;
     }
     return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
@@ -48,9 +61,13 @@ static inline __attribute__((always_inline)) void transpose8(__m256 a[8])
     }
 }
 
-void attn_scores_avx2(const float *q, int32_t G, const float *K, int64_t stride, int32_t n,
-                      int32_t hd, float scale, float *scores, int64_t ld)
+static inline __attribute__((always_inline)) void scores(const float *q, int32_t G, const void *K,
+                                                         int64_t stride, int32_t n, int32_t hd,
+                                                         float scale, float *out, int64_t ld,
+                                                         const int f16)
 {
+    const size_t el = f16 ? 2 : 4;
+    const char *Kb = K;
     const __m256 vs = _mm256_set1_ps(scale);
     int32_t t0 = 0;
     if (hd % 8 == 0)
@@ -66,7 +83,7 @@ void attn_scores_avx2(const float *q, int32_t G, const float *K, int64_t stride,
 #pragma GCC unroll 8
                     for (int p = 0; p < 8; p++)
                         acc[p] = _mm256_add_ps(
-                            acc[p], _mm256_mul_ps(qv, _mm256_loadu_ps(K + (t0 + p) * stride + i)));
+                            acc[p], _mm256_mul_ps(qv, load8(Kb + (t0 + p) * stride * el, i, f16)));
                 }
                 /* acc[p] lane j = l_j of position t0+p; after the transpose
                  * acc[j] lane p = l_j of position t0+p */
@@ -74,28 +91,43 @@ void attn_scores_avx2(const float *q, int32_t G, const float *K, int64_t stride,
                 const __m256 s = _mm256_add_ps(
                     _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])),
                     _mm256_add_ps(_mm256_add_ps(acc[4], acc[5]), _mm256_add_ps(acc[6], acc[7])));
-                _mm256_storeu_ps(scores + g * ld + t0, _mm256_mul_ps(s, vs));
+                _mm256_storeu_ps(out + g * ld + t0, _mm256_mul_ps(s, vs));
             }
     for (int32_t g = 0; g < G; g++)
         for (int32_t t = t0; t < n; t++)
-            scores[g * ld + t] = dot(q + (int64_t)g * hd, K + t * stride, hd) * scale;
+            out[g * ld + t] = dot(q + (int64_t)g * hd, Kb + t * stride * el, hd, f16) * scale;
+}
+
+void attn_scores_avx2(const float *q, int32_t G, const float *K, int64_t stride, int32_t n,
+                      int32_t hd, float scale, float *out, int64_t ld)
+{
+    scores(q, G, K, stride, n, hd, scale, out, ld, 0);
+}
+
+void attn_scores_f16_avx2(const float *q, int32_t G, const uint16_t *K, int64_t stride, int32_t n,
+                          int32_t hd, float scale, float *out, int64_t ld)
+{
+    scores(q, G, K, stride, n, hd, scale, out, ld, 1);
 }
 
 /* One head's mix (the order of attn.c): 32 outputs at a time stay in four
  * registers across all positions. */
-static void mix_head(const float *w, const float *V, int64_t stride, int32_t n, int32_t hd,
-                     float *out)
+static inline __attribute__((always_inline)) void mix_head(const float *w, const void *V,
+                                                           int64_t stride, int32_t n, int32_t hd,
+                                                           float *out, const int f16)
 {
+    const size_t el = f16 ? 2 : 4;
+    const char *Vb = V;
     int32_t i = 0;
     for (; i + 32 <= hd; i += 32) {
         __m256 o0 = _mm256_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
         for (int32_t t = 0; t < n; t++) {
-            const float *v = V + t * stride + i;
+            const char *v = Vb + t * stride * el;
             const __m256 wt = _mm256_set1_ps(w[t]);
-            o0 = _mm256_add_ps(o0, _mm256_mul_ps(wt, _mm256_loadu_ps(v)));
-            o1 = _mm256_add_ps(o1, _mm256_mul_ps(wt, _mm256_loadu_ps(v + 8)));
-            o2 = _mm256_add_ps(o2, _mm256_mul_ps(wt, _mm256_loadu_ps(v + 16)));
-            o3 = _mm256_add_ps(o3, _mm256_mul_ps(wt, _mm256_loadu_ps(v + 24)));
+            o0 = _mm256_add_ps(o0, _mm256_mul_ps(wt, load8(v, i, f16)));
+            o1 = _mm256_add_ps(o1, _mm256_mul_ps(wt, load8(v, i + 8, f16)));
+            o2 = _mm256_add_ps(o2, _mm256_mul_ps(wt, load8(v, i + 16, f16)));
+            o3 = _mm256_add_ps(o3, _mm256_mul_ps(wt, load8(v, i + 24, f16)));
         }
         _mm256_storeu_ps(out + i, o0);
         _mm256_storeu_ps(out + i + 8, o1);
@@ -106,13 +138,13 @@ static void mix_head(const float *w, const float *V, int64_t stride, int32_t n, 
         __m256 o = _mm256_setzero_ps();
         for (int32_t t = 0; t < n; t++)
             o = _mm256_add_ps(
-                o, _mm256_mul_ps(_mm256_set1_ps(w[t]), _mm256_loadu_ps(V + t * stride + i)));
+                o, _mm256_mul_ps(_mm256_set1_ps(w[t]), load8(Vb + t * stride * el, i, f16)));
         _mm256_storeu_ps(out + i, o);
     }
     for (; i < hd; i++) {
         float o = 0.0f;
         for (int32_t t = 0; t < n; t++) {
-            const float p = w[t] * V[t * stride + i];
+            const float p = w[t] * load1(Vb + t * stride * el, i, f16);
             o = o + p;
         }
         out[i] = o;
@@ -123,5 +155,22 @@ void attn_mix_avx2(const float *w, int64_t ld, int32_t G, const float *V, int64_
                    int32_t hd, float *out)
 {
     for (int32_t g = 0; g < G; g++)
-        mix_head(w + g * ld, V, stride, n, hd, out + (int64_t)g * hd);
+        mix_head(w + g * ld, V, stride, n, hd, out + (int64_t)g * hd, 0);
+}
+
+void attn_mix_f16_avx2(const float *w, int64_t ld, int32_t G, const uint16_t *V, int64_t stride,
+                       int32_t n, int32_t hd, float *out)
+{
+    for (int32_t g = 0; g < G; g++)
+        mix_head(w + g * ld, V, stride, n, hd, out + (int64_t)g * hd, 1);
+}
+
+void attn_f16_store_avx2(uint16_t *dst, const float *src, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++)
+        dst[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
 }

@@ -14,23 +14,36 @@
 /* How far ahead (in positions) key and value rows are prefetched. */
 #define PREFETCH_ROWS 16
 
+/* 8 or 16 elements of a key/value row stored as float or (f16 set) IEEE
+ * half; the conversion is exact. */
+static inline __attribute__((always_inline)) __m256 load8(const void *p, int64_t i, const int f16)
+{
+    return f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)))
+               : _mm256_loadu_ps((const float *)p + i);
+}
+static inline __attribute__((always_inline)) __m512 load16(const void *p, int64_t i, const int f16)
+{
+    return f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i)))
+               : _mm512_loadu_ps((const float *)p + i);
+}
+
 /* Heads g0.. (gn <= 4, a constant after inlining), positions t0..t0+7 of
  * which those >= n repeat position n-1 (valid memory; not stored). */
-static inline __attribute__((always_inline)) void scores_block(const float *q, const int gn,
-                                                               const float *K, int64_t stride,
-                                                               int32_t t0, int32_t n, int32_t hd,
-                                                               __m512 vs, float *scores, int64_t ld)
+static inline __attribute__((always_inline)) void
+scores_block(const float *q, const int gn, const void *K, int64_t stride, int32_t t0, int32_t n,
+             int32_t hd, __m512 vs, float *scores, int64_t ld, const int f16)
 {
-    const float *kr[8];
+    const int64_t row_bytes = stride * (f16 ? 2 : 4);
+    const char *kr[8];
 #pragma GCC unroll 8
     for (int p = 0; p < 8; p++)
-        kr[p] = K + (t0 + p < n ? t0 + p : n - 1) * stride;
+        kr[p] = (const char *)K + (t0 + p < n ? t0 + p : n - 1) * row_bytes;
     /* Keys stream from memory (one pass per step): ask for the block
      * PREFETCH_ROWS positions ahead, line by line, while this one computes. */
     if (t0 + PREFETCH_ROWS < n)
         for (int p = 0; p < 8; p++) {
-            const char *r = (const char *)(kr[p] + PREFETCH_ROWS * stride);
-            for (int32_t b = 0; b < hd * 4; b += 64)
+            const char *r = kr[p] + PREFETCH_ROWS * row_bytes;
+            for (int32_t b = 0; b < hd * (f16 ? 2 : 4); b += 64)
                 _mm_prefetch(r + b, _MM_HINT_T0);
         }
     __m512 acc[4][4]; /* [head][p]: lanes 0-7 position t0+p, 8-15 position t0+4+p */
@@ -43,8 +56,8 @@ static inline __attribute__((always_inline)) void scores_block(const float *q, c
         __m512 kv[4];
 #pragma GCC unroll 4
         for (int p = 0; p < 4; p++)
-            kv[p] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(kr[p] + i)),
-                                       _mm256_loadu_ps(kr[p + 4] + i), 1);
+            kv[p] = _mm512_insertf32x8(_mm512_castps256_ps512(load8(kr[p], i, f16)),
+                                       load8(kr[p + 4], i, f16), 1);
 #pragma GCC unroll 4
         for (int g = 0; g < gn; g++) {
             const __m512 qv = _mm512_broadcast_f32x8(_mm256_loadu_ps(q + (int64_t)g * hd + i));
@@ -74,43 +87,59 @@ static inline __attribute__((always_inline)) void scores_block(const float *q, c
     }
 }
 
-void attn_scores_avx512(const float *q, int32_t G, const float *K, int64_t stride, int32_t n,
-                        int32_t hd, float scale, float *scores, int64_t ld)
+static inline __attribute__((always_inline)) void scores(const float *q, int32_t G, const void *K,
+                                                         int64_t stride, int32_t n, int32_t hd,
+                                                         float scale, float *out, int64_t ld,
+                                                         const int f16)
 {
-    if (hd % 8 != 0) {
-        attn_scores_avx2(q, G, K, stride, n, hd, scale, scores, ld);
-        return;
-    }
     const __m512 vs = _mm512_set1_ps(scale);
     for (int32_t g0 = 0; g0 < G; g0 += 4) {
         const int32_t gn = G - g0 < 4 ? G - g0 : 4;
         const float *qg = q + (int64_t)g0 * hd;
-        float *sg = scores + g0 * ld;
+        float *sg = out + g0 * ld;
         for (int32_t t0 = 0; t0 < n; t0 += 8)
             switch (gn) {
             case 1:
-                scores_block(qg, 1, K, stride, t0, n, hd, vs, sg, ld);
+                scores_block(qg, 1, K, stride, t0, n, hd, vs, sg, ld, f16);
                 break;
             case 2:
-                scores_block(qg, 2, K, stride, t0, n, hd, vs, sg, ld);
+                scores_block(qg, 2, K, stride, t0, n, hd, vs, sg, ld, f16);
                 break;
             case 3:
-                scores_block(qg, 3, K, stride, t0, n, hd, vs, sg, ld);
+                scores_block(qg, 3, K, stride, t0, n, hd, vs, sg, ld, f16);
                 break;
             default:
-                scores_block(qg, 4, K, stride, t0, n, hd, vs, sg, ld);
+                scores_block(qg, 4, K, stride, t0, n, hd, vs, sg, ld, f16);
                 break;
             }
     }
 }
 
+void attn_scores_avx512(const float *q, int32_t G, const float *K, int64_t stride, int32_t n,
+                        int32_t hd, float scale, float *out, int64_t ld)
+{
+    if (hd % 8 != 0)
+        attn_scores_avx2(q, G, K, stride, n, hd, scale, out, ld);
+    else
+        scores(q, G, K, stride, n, hd, scale, out, ld, 0);
+}
+
+void attn_scores_f16_avx512(const float *q, int32_t G, const uint16_t *K, int64_t stride, int32_t n,
+                            int32_t hd, float scale, float *out, int64_t ld)
+{
+    if (hd % 8 != 0)
+        attn_scores_f16_avx2(q, G, K, stride, n, hd, scale, out, ld);
+    else
+        scores(q, G, K, stride, n, hd, scale, out, ld, 1);
+}
+
 /* Heads g0..g0+gn-1 (gn <= 4), output columns [i0, i0 + 16*nc) (nc <= 4):
  * 16 accumulators at most. gn and nc are constants after inlining. */
-static inline __attribute__((always_inline)) void mix_block(const float *w, int64_t ld,
-                                                            const int gn, const float *V,
-                                                            int64_t stride, int32_t n, int32_t i0,
-                                                            const int nc, float *out, int32_t hd)
+static inline __attribute__((always_inline)) void
+mix_block(const float *w, int64_t ld, const int gn, const void *V, int64_t stride, int32_t n,
+          int32_t i0, const int nc, float *out, int32_t hd, const int f16)
 {
+    const int64_t el = f16 ? 2 : 4, row_bytes = stride * el;
     __m512 acc[4][4];
 #pragma GCC unroll 4
     for (int g = 0; g < gn; g++)
@@ -118,15 +147,15 @@ static inline __attribute__((always_inline)) void mix_block(const float *w, int6
         for (int c = 0; c < nc; c++)
             acc[g][c] = _mm512_setzero_ps();
     for (int32_t t = 0; t < n; t++) {
-        const float *v = V + t * stride + i0;
+        const char *v = (const char *)V + t * row_bytes + i0 * el;
         if (t + PREFETCH_ROWS < n)
 #pragma GCC unroll 4
-            for (int c = 0; c < nc; c++)
-                _mm_prefetch((const char *)(v + PREFETCH_ROWS * stride + 16 * c), _MM_HINT_T0);
+            for (int c = 0; c < nc; c += f16 ? 2 : 1)
+                _mm_prefetch(v + PREFETCH_ROWS * row_bytes + 16 * c * el, _MM_HINT_T0);
         __m512 vv[4];
 #pragma GCC unroll 4
         for (int c = 0; c < nc; c++)
-            vv[c] = _mm512_loadu_ps(v + 16 * c);
+            vv[c] = load16(v, 16 * c, f16);
 #pragma GCC unroll 4
         for (int g = 0; g < gn; g++) {
             const __m512 wt = _mm512_set1_ps(w[g * ld + t]);
@@ -142,13 +171,10 @@ static inline __attribute__((always_inline)) void mix_block(const float *w, int6
             _mm512_storeu_ps(out + (int64_t)g * hd + i0 + 16 * c, acc[g][c]);
 }
 
-void attn_mix_avx512(const float *w, int64_t ld, int32_t G, const float *V, int64_t stride,
-                     int32_t n, int32_t hd, float *out)
+static inline __attribute__((always_inline)) void mix(const float *w, int64_t ld, int32_t G,
+                                                      const void *V, int64_t stride, int32_t n,
+                                                      int32_t hd, float *out, const int f16)
 {
-    if (hd % 16 != 0) {
-        attn_mix_avx2(w, ld, G, V, stride, n, hd, out);
-        return;
-    }
     for (int32_t g0 = 0; g0 < G; g0 += 4) {
         const int32_t gn = G - g0 < 4 ? G - g0 : 4;
         const float *wg = w + g0 * ld;
@@ -158,14 +184,40 @@ void attn_mix_avx512(const float *w, int64_t ld, int32_t G, const float *V, int6
             switch ((gn - 1) * 4 + (nc - 1)) {
 #define MIX(GN, NC)                                                                                \
     case (GN - 1) * 4 + (NC - 1):                                                                  \
-        mix_block(wg, ld, GN, V, stride, n, i0, NC, og, hd);                                       \
+        mix_block(wg, ld, GN, V, stride, n, i0, NC, og, hd, f16);                                  \
         break;
                 MIX(1, 1)
-                MIX(1, 2)
-                MIX(1, 3) MIX(1, 4) MIX(2, 1) MIX(2, 2) MIX(2, 3) MIX(2, 4) MIX(3, 1) MIX(3, 2)
-                    MIX(3, 3) MIX(3, 4) MIX(4, 1) MIX(4, 2) MIX(4, 3) MIX(4, 4)
+                MIX(1, 2) MIX(1, 3) MIX(1, 4) MIX(2, 1) MIX(2, 2) MIX(2, 3) MIX(2, 4) MIX(3, 1)
+                    MIX(3, 2) MIX(3, 3) MIX(3, 4) MIX(4, 1) MIX(4, 2) MIX(4, 3) MIX(4, 4)
 #undef MIX
             }
         }
     }
+}
+
+void attn_mix_avx512(const float *w, int64_t ld, int32_t G, const float *V, int64_t stride,
+                     int32_t n, int32_t hd, float *out)
+{
+    if (hd % 16 != 0)
+        attn_mix_avx2(w, ld, G, V, stride, n, hd, out);
+    else
+        mix(w, ld, G, V, stride, n, hd, out, 0);
+}
+
+void attn_mix_f16_avx512(const float *w, int64_t ld, int32_t G, const uint16_t *V, int64_t stride,
+                         int32_t n, int32_t hd, float *out)
+{
+    if (hd % 16 != 0)
+        attn_mix_f16_avx2(w, ld, G, V, stride, n, hd, out);
+    else
+        mix(w, ld, G, V, stride, n, hd, out, 1);
+}
+
+void attn_f16_store_avx512(uint16_t *dst, const float *src, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(dst + i),
+                            _mm512_cvtps_ph(_mm512_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    attn_f16_store_avx2(dst + i, src + i, n - i);
 }

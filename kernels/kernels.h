@@ -55,6 +55,12 @@ struct kern_ops {
                         int32_t hd, float scale, float *scores, int64_t ld);
     void (*attn_mix)(const float *w, int64_t ld, int32_t G, const float *V, int64_t stride,
                      int32_t n, int32_t hd, float *out);
+    /* The same over an f16 KV cache, and the rounding of K/V rows into it. */
+    void (*attn_scores_f16)(const float *q, int32_t G, const uint16_t *K, int64_t stride,
+                            int32_t n, int32_t hd, float scale, float *scores, int64_t ld);
+    void (*attn_mix_f16)(const float *w, int64_t ld, int32_t G, const uint16_t *V, int64_t stride,
+                         int32_t n, int32_t hd, float *out);
+    void (*attn_f16_store)(uint16_t *dst, const float *src, int64_t n);
     /* Per-token absmax int8 quantization of n activations (see act.h). */
     void (*act_quant_i8)(const float *x, int64_t n, int8_t *q, float *xs);
     /* RMSNorm, softmax in place, SiLU(g) * u in place (see act.h). */

@@ -83,7 +83,8 @@ struct sched_config sched_config_default(void)
                                  .batch_tokens = 256,
                                  .prefill_cap = 64,
                                  .max_queue = 256,
-                                 .n_threads = 1};
+                                 .n_threads = 1,
+                                 .kv_type = KV_F16};
 }
 
 static double mono_now(void)
@@ -126,7 +127,7 @@ int sched_new(const struct model *m, const struct sched_config *cfg, struct sche
     s->cfg = c;
     s->n_vocab = m->hp.n_vocab;
     s->max_rows = c.batch_tokens;
-    int rc = kv_new(c.n_slots, c.n_ctx, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim, &s->kv,
+    int rc = kv_new(c.n_slots, c.n_ctx, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim, c.kv_type, &s->kv,
                     err, err_len);
     struct fwd_options fo = fwd_options_default();
     fo.n_threads = c.n_threads;

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/kv.h"
+
 struct model;
 struct req;
 struct tpool;
@@ -28,9 +30,11 @@ struct sched_config {
     int32_t prefill_cap;  /* prompt tokens per request per step */
     int32_t max_queue;    /* requests waiting for a slot before submit says LF_ERR_BUSY */
     int32_t n_threads;    /* compute threads of the forward pass (<= 0: all cores) */
+    enum kv_type kv_type; /* element type of the KV cache */
 };
 
-/* n_slots 4, n_ctx 2048, batch_tokens 256, prefill_cap 64, max_queue 256, 1 thread. */
+/* n_slots 4, n_ctx 2048, batch_tokens 256, prefill_cap 64, max_queue 256, 1 thread,
+ * f16 KV cache. */
 struct sched_config sched_config_default(void);
 
 /* One row of a step, for observers and tests. */

@@ -103,6 +103,7 @@ static void generate_usage(FILE *f)
             "  -c, --ctx N             context length (default: model's, at most 4096)\n"
             "  -b, --batch N           prompt tokens per forward pass (default 64)\n"
             "  -t, --threads N         compute threads, pinned one per core (default: all cores)\n"
+            "      --kv-type T         KV cache elements, f16 or f32 (default f16)\n"
             "      --ignore-eos        do not stop at end-of-generation tokens\n"
             "      --ids               print the prompt's and the generated token ids\n"
             "                          (two space-separated lines) instead of text\n"
@@ -126,8 +127,10 @@ int cmd_generate(int argc, char **argv)
         {"seed", required_argument, 0, 6},      {"ctx", required_argument, 0, 'c'},
         {"batch", required_argument, 0, 'b'},   {"ignore-eos", no_argument, 0, 7},
         {"ids", no_argument, 0, 8},             {"help", no_argument, 0, 'h'},
-        {"threads", required_argument, 0, 't'}, {0, 0, 0, 0}};
+        {"threads", required_argument, 0, 't'}, {"kv-type", required_argument, 0, 9},
+        {0, 0, 0, 0}};
     const char *C = "generate", *path = NULL, *prompt = "";
+    enum kv_type kv_type = KV_F16;
     int32_t n_predict = 128, n_ctx = 0, n_batch = 64, n_threads = 0;
     bool ignore_eos = false, print_ids_only = false, seed_set = false;
     struct sampler_params sp = sampler_params_default();
@@ -149,6 +152,10 @@ int cmd_generate(int argc, char **argv)
         case 'b': rc = parse_i32(C, "--batch", optarg, 1, 4096, &n_batch); break;
         case 7: ignore_eos = true; break;
         case 8: print_ids_only = true; break;
+        case 9:
+            if (kv_type_parse(optarg, &kv_type))
+                rc = bad_flag(C, "--kv-type wants f16 or f32, got '%s'%s", optarg, "");
+            break;
         case 'h': generate_usage(stdout); return 0;
         default: generate_usage(stderr); return 2;
         }
@@ -188,7 +195,7 @@ int cmd_generate(int argc, char **argv)
         rc = lf_errf(err, sizeof err, LF_ERR_INVALID, "empty prompt and the model adds no BOS");
         goto fail;
     }
-    if ((rc = kv_new(1, n_ctx, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim, &kv, err,
+    if ((rc = kv_new(1, n_ctx, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim, kv_type, &kv, err,
                      sizeof err)))
         goto fail;
     struct fwd_options fo = fwd_options_default();
@@ -581,6 +588,7 @@ static void bench_usage(FILE *f)
             "      --threads T    compute threads, pinned one per core (default: all cores)\n"
             "      --reference    the scalar reference path (no repacked kernels)\n"
             "      --profile      time each phase of the decode steps (ms per step)\n"
+            "      --kv-type T    KV cache elements, f16 or f32 (default f16)\n"
             "      --json         one JSON object on stdout instead of text\n"
             "      --concurrency K, --rate R, --no-serial (skip the one-at-a-time run), --seed S\n"
             "      --max-concurrency C  closed loop: at most C requests in flight, the next one\n"
@@ -603,6 +611,7 @@ static long peak_rss_kib(void)
 
 struct sbench {
     int32_t K, P, G, threads;
+    enum kv_type kv_type;
     int32_t max_inflight; /* closed loop: at most this many in flight (0: no limit) */
     double rate; /* requests/s, 0 = all at once */
     uint64_t seed;
@@ -679,6 +688,7 @@ static int sbench_run(const struct model *m, const struct sbench *b, bool serial
     sc.prefill_cap = 64;
     sc.max_queue = b->K;
     sc.n_threads = b->threads;
+    sc.kv_type = b->kv_type;
     struct sched *s = NULL;
     struct req **reqs = calloc((size_t)b->K, sizeof *reqs);
     double *ttft = malloc((size_t)b->K * sizeof *ttft);
@@ -784,11 +794,11 @@ static int bench_concurrency(const char *path, const struct sbench *b, bool seri
                "\"rate\":%g,\"output_tok_s\":%.3f,\"wall_s\":%.3f,\"steps\":%llu,\"mean_batch\":%.2f,"
                "\"ttft_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f},"
                "\"itl_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f},"
-               "\"serial_output_tok_s\":%.3f,\"fusion_gain\":%.3f,\"isa\":\"%s\"}\n",
+               "\"serial_output_tok_s\":%.3f,\"fusion_gain\":%.3f,\"isa\":\"%s\",\"kv_type\":\"%s\"}\n",
                path, b->K, b->max_inflight, b->P, b->G, b->threads, b->rate, fused.output_tok_s, fused.wall_s,
                (unsigned long long)fused.steps, fused.mean_batch, fused.ttft[0], fused.ttft[1],
                fused.ttft[2], fused.itl[0], fused.itl[1], fused.itl[2], one.output_tok_s, gain,
-               kern_isa_name(kern_isa()));
+               kern_isa_name(kern_isa()), kv_type_name(b->kv_type));
     } else {
         printf("model %s (%s, hidden %d, %d layers), %d requests x (prompt %d, output %d), %s\n",
                path, m->arch_name, m->hp.n_embd, m->hp.n_layer, b->K, b->P, b->G,
@@ -814,8 +824,8 @@ int cmd_bench(int argc, char **argv)
         {"concurrency", required_argument, 0, 7}, {"rate", required_argument, 0, 8},
         {"no-serial", no_argument, 0, 9},     {"seed", required_argument, 0, 10},
         {"profile", no_argument, 0, 11},      {"max-concurrency", required_argument, 0, 12},
-        {0, 0, 0, 0}};
-    struct sbench sb = {0};
+        {"kv-type", required_argument, 0, 13}, {0, 0, 0, 0}};
+    struct sbench sb = {.kv_type = KV_F16};
     bool serial = true;
     float rate = 0;
     int64_t seed = 1;
@@ -838,6 +848,10 @@ int cmd_bench(int argc, char **argv)
         case 10: rc = parse_i64(C, "--seed", optarg, 0, INT64_MAX, &seed); break;
         case 11: profile = true; break;
         case 12: rc = parse_i32(C, "--max-concurrency", optarg, 1, 4096, &sb.max_inflight); break;
+        case 13:
+            if (kv_type_parse(optarg, &sb.kv_type))
+                rc = bad_flag(C, "--kv-type wants f16 or f32, got '%s'%s", optarg, "");
+            break;
         case 'h': bench_usage(stdout); return 0;
         default: bench_usage(stderr); return 2;
         }
@@ -858,7 +872,7 @@ int cmd_bench(int argc, char **argv)
     const int32_t n_ctx = n_prompt + n_gen, chunk = n_prompt < 512 ? n_prompt : 512;
     const int32_t max_rows = chunk > n_batch ? chunk : n_batch;
     if ((rc = model_load(path, &m, err, sizeof err))) goto fail;
-    if ((rc = kv_new(n_batch, n_ctx, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim, &kv, err,
+    if ((rc = kv_new(n_batch, n_ctx, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim, sb.kv_type, &kv, err,
                      sizeof err)))
         goto fail;
     struct fwd_options fo = {n_threads, reference, profile};
@@ -875,7 +889,7 @@ int cmd_bench(int argc, char **argv)
      * are mapped in and one untimed pass of the first prompt chunk has
      * touched the forward pass's buffers (its KV rows are rewritten with the
      * same values below). */
-    memset(kv->data, 0, (size_t)kv_bytes(n_batch, n_ctx, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim));
+    memset(kv->data, 0, (size_t)kv_bytes(n_batch, n_ctx, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim, kv->type));
     for (int32_t j = 0; j < chunk; j++)
         rows[j] = (struct fwd_row){0, j, (int32_t)((uint32_t)j * 2654435761u % (uint32_t)V), j == chunk - 1 ? 0 : -1};
     if ((rc = fwd_run(f, kv, rows, chunk, logits, err, sizeof err))) goto fail;
@@ -918,15 +932,17 @@ int cmd_bench(int argc, char **argv)
     if (json) {
         printf("{\"model\":\"%s\",\"arch\":\"%s\",\"n_embd\":%d,\"n_layer\":%d,\"threads\":%d,"
                "\"prompt\":%d,\"batch\":%d,\"gen\":%d,\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,"
-               "\"peak_rss_mib\":%.1f,\"file_mib\":%.1f,\"path\":\"%s\",\"isa\":\"%s\"%s%s%s%s%s%s}\n",
+               "\"peak_rss_mib\":%.1f,\"file_mib\":%.1f,\"path\":\"%s\",\"isa\":\"%s\",\"kv_type\":\"%s\""
+               "%s%s%s%s%s%s}\n",
                path, m->arch_name, m->hp.n_embd, m->hp.n_layer, n_threads, n_prompt, n_batch,
                n_gen, prefill, decode, rss, file, reference ? "reference" : "kernels",
-               kern_isa_name(kern_isa()), profile ? ",\"decode_ms_per_step\":{" : "", prof_text,
+               kern_isa_name(kern_isa()), kv_type_name(kv->type), profile ? ",\"decode_ms_per_step\":{" : "", prof_text,
                profile ? "}" : "", profile ? ",\"prefill_ms\":{" : "", pre_text, profile ? "}" : "");
     } else {
-        printf("model %s (%s, hidden %d, %d layers), %d threads, %s path (%s)\n", path,
+        printf("model %s (%s, hidden %d, %d layers), %d threads, %s path (%s), %s KV\n", path,
                m->arch_name, m->hp.n_embd, m->hp.n_layer, n_threads,
-               reference ? "reference" : "kernel", kern_isa_name(kern_isa()));
+               reference ? "reference" : "kernel", kern_isa_name(kern_isa()),
+               kv_type_name(kv->type));
         printf("binding: %s\n", fwd_binding(f));
         printf("prefill: %d tokens in %.3f s = %.2f tok/s\n", n_prompt, t1 - t0, prefill);
         printf("decode:  %d sequences x %d steps in %.3f s = %.2f tok/s aggregate\n", n_batch, n_gen,

@@ -37,6 +37,8 @@ static void serve_usage(FILE *f)
             "                          LUTFUSE_MAX_SEQS)\n"
             "      --ctx N             context per sequence (default: model's, at most 2048;\n"
             "                          LUTFUSE_CTX)\n"
+            "      --kv-type T         KV cache elements: f16 (half the memory and bytes per\n"
+            "                          step) or f32 (exact) (default f16; LUTFUSE_KV_TYPE)\n"
             "      --batch-tokens N    token budget of one fused step (default 256)\n"
             "      --prefill-cap N     prompt tokens per request per step (default 64)\n"
             "      --max-queue N       requests waiting for a free slot before 503 (default 64;\n"
@@ -89,7 +91,8 @@ int cmd_serve(int argc, char **argv)
         {"timeout", required_argument, 0, 10},     {"max-body", required_argument, 0, 11},
         {"chat-template", required_argument, 0, 12}, {"alias", required_argument, 0, 13},
         {"grace", required_argument, 0, 14},       {"quiet", no_argument, 0, 15},
-        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
+        {"kv-type", required_argument, 0, 16},     {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     struct http_config hc = http_config_default();
     const char *path = getenv("LUTFUSE_MODEL");
     if (getenv("LUTFUSE_HOST")) hc.host = getenv("LUTFUSE_HOST");
@@ -98,6 +101,7 @@ int cmd_serve(int argc, char **argv)
     int threads = env_int("LUTFUSE_THREADS", 0), max_seqs = env_int("LUTFUSE_MAX_SEQS", 8);
     int ctx = env_int("LUTFUSE_CTX", 0), batch = 256, cap = 64;
     int max_queue = env_int("LUTFUSE_MAX_QUEUE", 64), grace = 10, max_body = (int)hc.max_body;
+    const char *kv_name = getenv("LUTFUSE_KV_TYPE") ? getenv("LUTFUSE_KV_TYPE") : "f16";
     int c, rc = 0;
     while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
         switch (c) {
@@ -117,6 +121,7 @@ int cmd_serve(int argc, char **argv)
         case 13: hc.model_id = optarg; break;
         case 14: rc = flag_int("--grace", optarg, 0, 3600, &grace); break;
         case 15: hc.quiet = true; break;
+        case 16: kv_name = optarg; break;
         case 'h': serve_usage(stdout); return 0;
         default: serve_usage(stderr); return 2;
         }
@@ -124,6 +129,11 @@ int cmd_serve(int argc, char **argv)
     }
     if (optind < argc || !path) {
         fprintf(stderr, "lutfuse serve: missing -m FILE (see lutfuse serve --help)\n");
+        return 2;
+    }
+    enum kv_type kv_type;
+    if (kv_type_parse(kv_name, &kv_type)) {
+        fprintf(stderr, "lutfuse serve: --kv-type wants f16 or f32, got '%s'\n", kv_name);
         return 2;
     }
     hc.max_body = (size_t)max_body;
@@ -155,6 +165,7 @@ int cmd_serve(int argc, char **argv)
     sc.prefill_cap = cap;
     sc.max_queue = max_queue;
     sc.n_threads = threads;
+    sc.kv_type = kv_type;
     if ((rc = sched_new(m, &sc, &s, err, sizeof err))) goto out;
     if ((rc = sched_start(s))) {
         snprintf(err, sizeof err, "cannot start the scheduler thread");
@@ -162,10 +173,11 @@ int cmd_serve(int argc, char **argv)
     }
     http_set_ready(h, m, s, sc.n_ctx);
     fprintf(stderr,
-            "lutfuse: listening on http://%s:%d (model %s, %d sequences x %d context, %s)\n"
+            "lutfuse: listening on http://%s:%d (model %s, %d sequences x %d context, %s KV, %s)\n"
             "lutfuse: try: curl http://%s:%d/v1/completions -H 'Content-Type: application/json' "
             "-d '{\"prompt\": \"Once upon a time\", \"max_tokens\": 32}'\n",
-            hc.host, http_port(h), hc.model_id, sc.n_slots, sc.n_ctx, sched_binding(s), hc.host,
+            hc.host, http_port(h), hc.model_id, sc.n_slots, sc.n_ctx, kv_type_name(sc.kv_type),
+            sched_binding(s), hc.host,
             http_port(h));
 
     int sig = 0;

@@ -5,6 +5,7 @@
 
 #include "kernels/attn.h"
 #include "kernels/kernels.h"
+#include "kernels/quant.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -87,11 +88,88 @@ static void test_simd_bit_exact(void **state)
     free(q), free(K), free(s0), free(s1);
 }
 
+/* The f16 KV cache: rounding into it on every ISA equals quant_f32_to_f16
+ * (ties, subnormals, overflow to infinity included), and the f16 kernels on
+ * every ISA equal the f32 reference run on the exactly converted values. */
+static void test_f16_kv(void **state)
+{
+    (void)state;
+    if (!kern_isa_supported(KERN_ISA_AVX2)) {
+        print_message("no AVX2 on this CPU: skipped\n");
+        return;
+    }
+    enum { NV = 4099 };
+    float *src = malloc(NV * sizeof *src);
+    uint16_t *want = malloc(NV * sizeof *want), *got = malloc(NV * sizeof *got);
+    uint64_t st = 11;
+    for (int i = 0; i < NV; i++)
+        src[i] = frand(&st) * (i % 3 == 0 ? 1e-6f : i % 3 == 1 ? 1.0f : 3e4f);
+    const float edge[] = {0.0f, -0.0f, 65504.0f, 65520.0f, 1e9f, -1e9f, 1.0f + 0x1p-11f,
+                          1.0f + 0x1p-11f + 0x1p-23f, 1.0f + 3 * 0x1p-11f, 0x1p-24f, 0x1p-25f,
+                          0x1.8p-25f, 0x1p-14f, 0x1.ff8p-15f};
+    memcpy(src, edge, sizeof edge);
+    for (int i = 0; i < NV; i++)
+        want[i] = quant_f32_to_f16(src[i]);
+    assert_int_equal(want[3], 0x7c00);         /* 65520 rounds up to infinity */
+    assert_int_equal(want[6], 0x3c00);         /* a tie rounds to even */
+    assert_int_equal(want[7], 0x3c01);         /* just past the tie rounds up */
+    assert_int_equal(want[9], 0x0001);         /* smallest subnormal */
+    assert_int_equal(want[10], 0x0000);        /* half of it: tie to even, zero */
+    attn_f16_store_avx2(got, src, NV);
+    assert_memory_equal(got, want, NV * sizeof *got);
+    if (kern_isa_supported(KERN_ISA_AVX512)) {
+        memset(got, 0, NV * sizeof *got);
+        attn_f16_store_avx512(got, src, NV);
+        assert_memory_equal(got, want, NV * sizeof *got);
+    }
+
+    static const int32_t hds[] = {7, 8, 16, 33, 64, 128};
+    static const int32_t ns[] = {1, 5, 8, 9, 64, 257};
+    static const int32_t Gs[] = {1, 4, 5};
+    enum { LD = 260 };
+    float *q = malloc(5 * 128 * sizeof *q), *Kf = malloc(257 * 136 * sizeof *Kf);
+    uint16_t *Kh = malloc(257 * 136 * sizeof *Kh);
+    float *s0 = malloc(5 * LD * sizeof *s0), *s1 = malloc(5 * LD * sizeof *s1);
+    float o0[5 * 128], o1[5 * 128];
+    for (size_t h = 0; h < sizeof hds / sizeof *hds; h++)
+        for (size_t k = 0; k < sizeof ns / sizeof *ns; k++)
+            for (size_t gi = 0; gi < sizeof Gs / sizeof *Gs; gi++) {
+                const int32_t hd = hds[h], n = ns[k], stride = hd + 8, G = Gs[gi];
+                for (int32_t i = 0; i < G * hd; i++)
+                    q[i] = frand(&st);
+                for (int32_t i = 0; i < n * stride; i++) {
+                    Kh[i] = quant_f32_to_f16(frand(&st));
+                    Kf[i] = quant_f16_to_f32(Kh[i]);
+                }
+                attn_scores_ref(q, G, Kf, stride, n, hd, 0.125f, s0, LD);
+                void (*sc[3])(const float *, int32_t, const uint16_t *, int64_t, int32_t, int32_t,
+                              float, float *, int64_t) = {attn_scores_f16_ref,
+                                                          attn_scores_f16_avx2,
+                                                          attn_scores_f16_avx512};
+                void (*mx[3])(const float *, int64_t, int32_t, const uint16_t *, int64_t, int32_t,
+                              int32_t, float *) = {attn_mix_f16_ref, attn_mix_f16_avx2,
+                                                   attn_mix_f16_avx512};
+                attn_mix_ref(s0, LD, G, Kf, stride, n, hd, o0);
+                const int n_isa = kern_isa_supported(KERN_ISA_AVX512) ? 3 : 2;
+                for (int v = 0; v < n_isa; v++) {
+                    memset(s1, 0, 5 * LD * sizeof *s1);
+                    sc[v](q, G, Kh, stride, n, hd, 0.125f, s1, LD);
+                    for (int32_t g = 0; g < G; g++)
+                        assert_memory_equal(s0 + g * LD, s1 + g * LD, (size_t)n * sizeof *s0);
+                    memset(o1, 0, sizeof o1);
+                    mx[v](s0, LD, G, Kh, stride, n, hd, o1);
+                    assert_memory_equal(o0, o1, (size_t)(G * hd) * sizeof *o0);
+                }
+            }
+    free(q), free(Kf), free(Kh), free(s0), free(s1), free(src), free(want), free(got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_by_hand),
         cmocka_unit_test(test_simd_bit_exact),
+        cmocka_unit_test(test_f16_kv),
     };
     return cmocka_run_group_tests_name("attn", tests, NULL, NULL);
 }

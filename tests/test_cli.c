@@ -94,6 +94,26 @@ static void test_bad_flags_and_files(void **state)
     assert_int_equal(run(args, NULL, &out, &err), 2);
     assert_non_null(strstr(err, "--temp wants a number"));
     free(out), free(err);
+    snprintf(args, sizeof args, "bench -m %s --kv-type f8", m);
+    assert_int_equal(run(args, NULL, &out, &err), 2);
+    assert_non_null(strstr(err, "--kv-type wants f16 or f32, got 'f8'"));
+    free(out), free(err);
+    snprintf(args, sizeof args, "serve -m %s --kv-type q4 --port 0", m);
+    assert_int_equal(run(args, NULL, &out, &err), 2);
+    assert_non_null(strstr(err, "--kv-type wants f16 or f32, got 'q4'"));
+    free(out), free(err);
+    /* f16 and f32 caches: the same greedy ids on stories260K */
+    char *ids16, *ids32;
+    snprintf(args, sizeof args, "generate -m %s -p 'Once upon a time' -n 24 --temp 0 --ids", m);
+    assert_int_equal(run(args, NULL, &ids16, &err), 0);
+    free(err);
+    snprintf(args, sizeof args,
+             "generate -m %s -p 'Once upon a time' -n 24 --temp 0 --ids --kv-type f32", m);
+    assert_int_equal(run(args, NULL, &ids32, &err), 0);
+    free(err);
+    assert_true(strlen(ids16) > 20);
+    assert_string_equal(ids16, ids32);
+    free(ids16), free(ids32);
     assert_int_equal(run("generate -p hi", NULL, &out, &err), 2);
     assert_non_null(strstr(err, "missing -m FILE"));
     free(out), free(err);
