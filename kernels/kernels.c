@@ -19,6 +19,7 @@
 static struct kern_ops kern_table = {
     .isa = KERN_ISA_REF,
     .vlut_crossover = VLUT_CROSSOVER_AVX2,
+    .vlut_lut_min = VLUT_LUT_MIN_AVX2,
     .vlut_lut_gather = vlut_lut_gather_ref,
     .vlut_lut_store = vlut_lut_store_ref,
     .vlut_lut_tables = vlut_lut_tables_ref,
@@ -95,6 +96,7 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
 {
     t->isa = isa;
     t->vlut_crossover = VLUT_CROSSOVER_AVX2;
+    t->vlut_lut_min = VLUT_LUT_MIN_AVX2;
     t->vlut_lut_gather = vlut_lut_gather_ref;
     t->vlut_lut_store = vlut_lut_store_ref;
     t->vlut_lut_tables = vlut_lut_tables_ref;
@@ -131,6 +133,7 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
         t->vlut_lut_gather = vlut_lut_gather_avx512;
         t->vlut_lut_store = vlut_lut_store_avx512;
         t->vlut_crossover = VLUT_CROSSOVER_AVX512;
+        t->vlut_lut_min = VLUT_LUT_MIN_AVX512;
         t->attn_scores = attn_scores_avx512;
         t->attn_mix = attn_mix_avx512;
         t->attn_scores_f16 = attn_scores_f16_avx512;

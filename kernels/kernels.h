@@ -35,6 +35,8 @@ struct kern_ops {
     /* Tokens from which a partly filled 32-lane Vec-LUT tile beats the
      * multiply-add kernel (see vlut.h). */
     int vlut_crossover;
+    /* Batches narrower than this go to the multiply-add kernel whole. */
+    int vlut_lut_min;
 
     /* Vec-LUT: gather one K-tile's activations token-interleaved, and store
      * the accumulators back token-major (see vlut.h). */

@@ -8,6 +8,7 @@
  * each weight load serves T tokens and each broadcast NP panels. At the end
  * of a block, 128 * (the token's block sum) comes off - the exact dot - and
  * the float epilogue runs lane by lane in the reference's order. */
+#include "kernels/avx512_util.h"
 #include "kernels/q8.h"
 
 #include <immintrin.h>
@@ -63,7 +64,7 @@ panels(const int8_t *wq, const float *wd, const int NP, int np, int64_t nr, cons
                 const __m512i xv = _mm512_set1_epi32(x4);
 #pragma GCC unroll 4
                 for (int j = 0; j < NP; j++)
-                    acc[j][t] = _mm512_dpbusd_epi32(acc[j][t], wv[j], xv);
+                    acc[j][t] = dpbusd(acc[j][t], wv[j], xv);
             }
         }
 #pragma GCC unroll 8

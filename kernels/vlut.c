@@ -221,6 +221,7 @@ size_t vlut_workspace_size(int64_t N, int64_t K, int64_t rows)
 
 int64_t vlut_lut_tokens(int64_t N)
 {
+    if (N < kern_ops()->vlut_lut_min) return 0;
     const int64_t full = N / VLUT_LANES * VLUT_LANES;
     return N - full >= kern_ops()->vlut_crossover ? N : full;
 }

@@ -72,11 +72,23 @@ _Static_assert(VLUT_KT % VLUT_SUB == 0, "K-tiles are whole sub-tiles");
  * - unless the rest is at least the crossover width, where a LUT tile beats
  * the multiply-add kernel. The crossover is measured per ISA with
  * `bench_kernels --sweep` (one thread, medians, development machine: 2-core
- * Xeon VM, AVX-512 VNNI): AVX-512 26 (the 4 x 4-tiled VNNI kernel runs at
- * 100-180 GMAC/s for N >= 8; LUT ~205 * N/32 below a full tile), AVX2 18
- * (LUT ~150 at N = 32, maddubs MAD ~95). */
-#define VLUT_CROSSOVER_AVX512 26
+ * Xeon VM, AVX-512 VNNI): AVX2 18 (LUT ~150 at N = 32, maddubs MAD ~95);
+ * AVX-512 was 26 with the 4 x 4-tiled VNNI kernel at 100-180 GMAC/s.
+ * Below VLUT_LUT_MIN tokens the multiply-add kernel takes the whole batch.
+ * On AVX-512 that is 64: once vpdpbusd was written so that GCC keeps the
+ * accumulators in place (avx512_util.h), the tiled multiply-add kernel ran
+ * at 350-500 GMAC/s for N = 16-32 on two threads against the LUT's 250-290
+ * (bench_kernels), and in the forward pass (SMALL, 32 sequences, three
+ * paired runs) at 1,280-1,551 tok/s against 1,052-1,087 with a LUT tile,
+ * whose tables both threads build when one tile is split by rows; from
+ * 48-64 tokens up the two measured within noise of each other (a repeat of
+ * the 32-sequence comparison, 9 alternating runs: 1,047 MAD against 1,029
+ * LUT). With that multiply-add kernel a partly filled LUT tile never wins
+ * on AVX-512, so its crossover is a whole tile. AVX2: 0. */
+#define VLUT_CROSSOVER_AVX512 32
 #define VLUT_CROSSOVER_AVX2 18
+#define VLUT_LUT_MIN_AVX512 64
+#define VLUT_LUT_MIN_AVX2 0
 
 /* A packed ternary matrix: a borrowed view of caller-owned bytes. Either
  * layout pointer may be NULL (not built); at least one must be set. */

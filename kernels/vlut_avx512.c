@@ -229,7 +229,7 @@ static inline __attribute__((always_inline)) void mad_row_block(const uint8_t *c
             const int8_t *xt = x0 + t * x_stride + b * VLUT_MAD_BLOCK;
 #pragma GCC unroll 4
             for (int i = 0; i < 4; i++)
-                acc[t][i] = _mm512_dpbusd_epi32(acc[t][i], u[i], _mm512_load_si512(xt + 64 * i));
+                acc[t][i] = dpbusd(acc[t][i], u[i], _mm512_load_si512(xt + 64 * i));
         }
     }
 #pragma GCC unroll 4
@@ -281,7 +281,7 @@ static void mad_one_token(const uint8_t *codes, int64_t code_stride, int64_t nbl
 #pragma GCC unroll 4
                     for (int i = 0; i < 4; i++)
                         acc[r][i] =
-                            _mm512_dpbusd_epi32(acc[r][i], _mm512_and_si512(v, mask[i]), xv[i]);
+                            dpbusd(acc[r][i], _mm512_and_si512(v, mask[i]), xv[i]);
                 }
             }
 #pragma GCC unroll 4
@@ -349,7 +349,7 @@ static void mad_tiled(const uint8_t *codes, int64_t code_stride, int64_t nblocks
                     const __m512i xv = _mm512_load_si512(xt[t] + k);
 #pragma GCC unroll 4
                     for (int r = 0; r < 4; r++)
-                        acc[r * 4 + t] = _mm512_dpbusd_epi32(acc[r * 4 + t], uv[r], xv);
+                        acc[r * 4 + t] = dpbusd(acc[r * 4 + t], uv[r], xv);
                 }
             }
             int32_t s[16] __attribute__((aligned(64)));

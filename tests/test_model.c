@@ -330,9 +330,10 @@ static float *path_logits(const struct model *m, int n, bool reference, int thre
     struct kv_cache *kv;
     struct fwd *f;
     struct fwd_options o = {threads, reference, false};
-    assert_int_equal(kv_new(1, 64, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim, KV_F32, &kv, err, sizeof err), 0);
-    assert_int_equal(fwd_new(m, n, 64, &o, &f, err, sizeof err), 0);
-    struct fwd_row rows[64];
+    assert_int_equal(kv_new(1, 128, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim, KV_F32, &kv, err, sizeof err), 0);
+    assert_int_equal(fwd_new(m, n, 128, &o, &f, err, sizeof err), 0);
+    struct fwd_row rows[128];
+    assert_true(n <= 128);
     for (int i = 0; i < n; i++) rows[i] = (struct fwd_row){0, i, (i * 37 + 5) % 350, i};
     float *logits = malloc((size_t)n * m->hp.n_vocab * sizeof *logits);
     assert_int_equal(fwd_run(f, kv, rows, n, logits, err, sizeof err), 0);
@@ -351,7 +352,9 @@ static void test_kernels_match_reference(void **state)
     (void)state;
     static const enum model_arch archs[] = {MODEL_ARCH_LLAMA, MODEL_ARCH_BITNET_B158, MODEL_ARCH_BITNET};
     static const enum quant_type types[] = {QT_TQ2_0, QT_TQ1_0, QT_I2_S};
-    static const int widths[] = {1, 12, 40, 58}; /* 40 = a LUT tile + 8 by MAD; 58: LUT only */
+    /* AVX2: 40 = a LUT tile + 8 by MAD, 58 LUT only; AVX-512 (LUT from 64):
+     * 40 and 58 by MAD, 70 = two LUT tiles + 6 by MAD */
+    static const int widths[] = {1, 12, 40, 58, 70};
     char err[LF_ERRMSG_LEN];
     for (size_t a = 0; a < 3; a++)
         for (size_t t = 0; t < 3; t++) {

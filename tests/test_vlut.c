@@ -510,19 +510,32 @@ static void test_multi_parts(void **state)
 }
 
 /* vlut_gemm follows the crossover when both layouts exist, and uses the one
- * present otherwise. */
+ * present otherwise. Per ISA: below vlut_lut_min the multiply-add kernel
+ * takes everything (AVX-512: 64; AVX2: 0); above it whole 32-token tiles go
+ * to the LUT and a remainder too if it reaches the crossover. */
 static void test_gemm_picks_layout(void **state)
 {
     (void)state;
-    const int64_t c = kern_ops()->vlut_crossover;
-    assert_int_equal(vlut_lut_tokens(1), 0);
-    assert_int_equal(vlut_lut_tokens(c - 1), 0);
-    assert_int_equal(vlut_lut_tokens(c), c);
-    assert_int_equal(vlut_lut_tokens(32), 32);
-    assert_int_equal(vlut_lut_tokens(33), 32); /* one token past a tile: MAD */
-    assert_int_equal(vlut_lut_tokens(32 + c - 1), 32);
-    assert_int_equal(vlut_lut_tokens(32 + c), 32 + c);
-    assert_int_equal(vlut_lut_tokens(64), 64);
+    for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {
+        if (!kern_isa_supported((enum kern_isa)isa)) continue;
+        set_isa((enum kern_isa)isa);
+        const int64_t c = kern_ops()->vlut_crossover, L = kern_ops()->vlut_lut_min;
+        if (isa == KERN_ISA_AVX512) assert_int_equal(L, 64);
+        if (isa == KERN_ISA_AVX2) assert_int_equal(L, 0);
+        assert_int_equal(vlut_lut_tokens(1), 0);
+        if (L > 0) assert_int_equal(vlut_lut_tokens(L - 1), 0);
+        if (L <= c) {
+            assert_int_equal(vlut_lut_tokens(c - 1), 0);
+            assert_int_equal(vlut_lut_tokens(c), c);
+        }
+        const int64_t b = L > 32 ? L : 32; /* the first width with a LUT tile */
+        assert_int_equal(vlut_lut_tokens(b), b);
+        assert_int_equal(vlut_lut_tokens(b + 1), b); /* one token past a tile: MAD */
+        assert_int_equal(vlut_lut_tokens(b + c - 1), b);
+        assert_int_equal(vlut_lut_tokens(b + c), b + c);
+        assert_int_equal(vlut_lut_tokens(b + 32), b + 32);
+    }
+    set_isa(kern_isa_best());
     const int64_t M = 17, K = 300;
     int8_t *w = malloc((size_t)(M * K)), *x = malloc((size_t)(MAX_N * K));
     int32_t *want = malloc((size_t)(MAX_N * M) * sizeof(int32_t));
