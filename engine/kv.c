@@ -47,7 +47,6 @@ int kv_new(int32_t n_slots, int32_t n_ctx, int32_t n_layer, int32_t n_head_kv, i
     if (type != KV_F32 && type != KV_F16)
         return lf_errf(err, err_len, LF_ERR_INVALID, "KV cache type %d is unknown", (int)type);
     uint64_t bytes = kv_bytes(n_slots, n_ctx, n_layer, n_head_kv, head_dim, type);
-    if (bytes > 0 && (int64_t)n_head_kv * head_dim > INT32_MAX) bytes = 0;
     if (bytes == 0)
         return lf_errf(err, err_len, LF_ERR_INVALID,
                        "KV cache of %d slots x %d positions is invalid", n_slots, n_ctx);
@@ -68,7 +67,6 @@ int kv_new(int32_t n_slots, int32_t n_ctx, int32_t n_layer, int32_t n_head_kv, i
     kv->n_layer = n_layer;
     kv->n_head_kv = n_head_kv;
     kv->head_dim = head_dim;
-    kv->kv_dim = n_head_kv * head_dim;
     *out = kv;
     return 0;
 }

@@ -26,10 +26,9 @@ struct kv_cache {
     int32_t n_ctx;
     int32_t n_layer;
     int32_t n_head_kv, head_dim;
-    int32_t kv_dim; /* n_head_kv * head_dim */
-    size_t elem;    /* bytes per element: 4 or 2 */
-    char *data;     /* (n_slots, n_layer, 2, n_head_kv, n_ctx, head_dim) elements */
-    size_t bytes;   /* of data (huge-page-advised mapping, engine/mem.h) */
+    size_t elem;  /* bytes per element: 4 or 2 */
+    char *data;   /* (n_slots, n_layer, 2, n_head_kv, n_ctx, head_dim) elements */
+    size_t bytes; /* of data (huge-page-advised mapping, engine/mem.h) */
 };
 
 /* Allocate (zeroed). LF_ERR_INVALID for non-positive sizes, LF_ERR_NOMEM if the

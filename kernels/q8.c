@@ -1,5 +1,5 @@
-/* q8.c - int8 block GEMM of the LM head: quantization, the scalar tile (the
- * specification) and the driver over tiles (see q8.h). */
+/* q8.c - int8 block GEMM of the LM head: quantization, the panel layout, the
+ * scalar kernel (the specification) and the driver over panels (see q8.h). */
 #include "kernels/q8.h"
 
 #include "kernels/kernels.h"

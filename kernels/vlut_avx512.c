@@ -198,20 +198,37 @@ void vlut_lut_tile_avx512(const uint8_t *codes, int64_t code_stride, int64_t row
         lut_tile(codes, code_stride, rows, kt, tables, acc16, acc32, flags);
 }
 
+/* The four quarters of a MAD block by masks alone: quarter i of byte p
+ * (weight 64i + p) sits in bits 6-2i..7-2i, so v & mask[i] is 4^(3-i)*(w+1)
+ * <= 128, still an unsigned byte for vpdpbusd. */
+struct quarters {
+    __m512i mask[4];
+};
+static inline __attribute__((always_inline)) struct quarters quarter_masks(void)
+{
+    return (struct quarters){{_mm512_set1_epi8((char)0xC0), _mm512_set1_epi8(0x30),
+                              _mm512_set1_epi8(0x0C), _mm512_set1_epi8(0x03)}};
+}
+/* Lane sums of the four quarters' accumulators with their factors undone:
+ * every product in acc[i] is a multiple of 4^(3-i), so the arithmetic
+ * shifts are exact. */
+static inline __attribute__((always_inline)) __m512i quarters_sum(const __m512i acc[4])
+{
+    return _mm512_add_epi32(
+        _mm512_add_epi32(_mm512_srai_epi32(acc[0], 6), _mm512_srai_epi32(acc[1], 4)),
+        _mm512_add_epi32(_mm512_srai_epi32(acc[2], 2), acc[3]));
+}
+
 /* MAD: one row x nb tokens (nb <= 4, a compile-time constant after
  * inlining). Four accumulators per token, one per 64-weight quarter of a
- * block, which keeps the vpdpbusd dependency chains short and saves the
- * unpacking shifts: quarter i sits in bits 6-2i..7-2i of each byte, so
- * masking alone gives 4^(3-i) * (w+1) <= 128, still an unsigned byte. Every
- * product in accumulator i is then a multiple of 4^(3-i), and an arithmetic
- * shift of each lane's sum brings it back exactly. */
+ * block (quarter_masks), which keeps the vpdpbusd dependency chains short
+ * and needs no unpacking shifts. */
 static inline __attribute__((always_inline)) void mad_row_block(const uint8_t *cr, int64_t nblocks,
                                                                 const int8_t *x0, int64_t x_stride,
                                                                 const int nb, const int32_t *xsum,
                                                                 int32_t *y, int64_t y_stride)
 {
-    const __m512i mask[4] = {_mm512_set1_epi8((char)0xC0), _mm512_set1_epi8(0x30),
-                             _mm512_set1_epi8(0x0C), _mm512_set1_epi8(0x03)};
+    const struct quarters qm = quarter_masks();
     __m512i acc[4][4];
 #pragma GCC unroll 4
     for (int t = 0; t < nb; t++)
@@ -223,7 +240,7 @@ static inline __attribute__((always_inline)) void mad_row_block(const uint8_t *c
         __m512i u[4];
 #pragma GCC unroll 4
         for (int i = 0; i < 4; i++)
-            u[i] = _mm512_and_si512(v, mask[i]);
+            u[i] = _mm512_and_si512(v, qm.mask[i]);
 #pragma GCC unroll 4
         for (int t = 0; t < nb; t++) {
             const int8_t *xt = x0 + t * x_stride + b * VLUT_MAD_BLOCK;
@@ -234,10 +251,7 @@ static inline __attribute__((always_inline)) void mad_row_block(const uint8_t *c
     }
 #pragma GCC unroll 4
     for (int t = 0; t < nb; t++) {
-        const __m512i s = _mm512_add_epi32(
-            _mm512_add_epi32(_mm512_srai_epi32(acc[t][0], 6), _mm512_srai_epi32(acc[t][1], 4)),
-            _mm512_add_epi32(_mm512_srai_epi32(acc[t][2], 2), acc[t][3]));
-        y[t * y_stride] = _mm512_reduce_add_epi32(s) - xsum[t];
+        y[t * y_stride] = _mm512_reduce_add_epi32(quarters_sum(acc[t])) - xsum[t];
     }
 }
 
@@ -249,8 +263,7 @@ static inline __attribute__((always_inline)) void mad_row_block(const uint8_t *c
 static void mad_one_token(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
                           const int8_t *x, int32_t xsum, int32_t *y)
 {
-    const __m512i mask[4] = {_mm512_set1_epi8((char)0xC0), _mm512_set1_epi8(0x30),
-                             _mm512_set1_epi8(0x0C), _mm512_set1_epi8(0x03)};
+    const struct quarters qm = quarter_masks();
     for (int64_t r0 = 0; r0 < rows; r0 += 16) {
         __m512i sv[16];
         for (int g = 0; g < 4; g++) {
@@ -280,16 +293,12 @@ static void mad_one_token(const uint8_t *codes, int64_t code_stride, int64_t nbl
                     const __m512i v = _mm512_loadu_si512(cr[r] + b * VLUT_MAD_BLOCK_BYTES);
 #pragma GCC unroll 4
                     for (int i = 0; i < 4; i++)
-                        acc[r][i] =
-                            dpbusd(acc[r][i], _mm512_and_si512(v, mask[i]), xv[i]);
+                        acc[r][i] = dpbusd(acc[r][i], _mm512_and_si512(v, qm.mask[i]), xv[i]);
                 }
             }
 #pragma GCC unroll 4
             for (int r = 0; r < 4; r++)
-                sv[4 * g + r] =
-                    _mm512_add_epi32(_mm512_add_epi32(_mm512_srai_epi32(acc[r][0], 6),
-                                                      _mm512_srai_epi32(acc[r][1], 4)),
-                                     _mm512_add_epi32(_mm512_srai_epi32(acc[r][2], 2), acc[r][3]));
+                sv[4 * g + r] = quarters_sum(acc[r]);
         }
         const __m512i dots = _mm512_sub_epi32(hsum16(sv), _mm512_set1_epi32(xsum));
         const int64_t nr = rows - r0 < 16 ? rows - r0 : 16;

@@ -889,7 +889,7 @@ int cmd_bench(int argc, char **argv)
      * are mapped in and one untimed pass of the first prompt chunk has
      * touched the forward pass's buffers (its KV rows are rewritten with the
      * same values below). */
-    memset(kv->data, 0, (size_t)kv_bytes(n_batch, n_ctx, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim, kv->type));
+    memset(kv->data, 0, kv->bytes);
     for (int32_t j = 0; j < chunk; j++)
         rows[j] = (struct fwd_row){0, j, (int32_t)((uint32_t)j * 2654435761u % (uint32_t)V), j == chunk - 1 ? 0 : -1};
     if ((rc = fwd_run(f, kv, rows, chunk, logits, err, sizeof err))) goto fail;
