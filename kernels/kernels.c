@@ -25,6 +25,7 @@ static struct kern_ops kern_table = {
     .vlut_lut_tables = vlut_lut_tables_ref,
     .vlut_lut_tile = vlut_lut_tile_ref,
     .vlut_mad_rows = vlut_mad_rows_ref,
+    .vlut_mad_pad = vlut_mad_pad_ref,
     .q8_panel = q8_panel_ref,
     .act_quant_i8 = act_quant_i8_ref,
     .act_dequant = act_dequant_ref,
@@ -102,6 +103,7 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
     t->vlut_lut_tables = vlut_lut_tables_ref;
     t->vlut_lut_tile = vlut_lut_tile_ref;
     t->vlut_mad_rows = vlut_mad_rows_ref;
+    t->vlut_mad_pad = vlut_mad_pad_ref;
     t->q8_panel = q8_panel_ref;
     t->act_quant_i8 = act_quant_i8_ref;
     t->act_dequant = act_dequant_ref;
@@ -122,6 +124,7 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
         t->vlut_lut_tables = vlut_lut_tables_avx2;
         t->vlut_lut_tile = vlut_lut_tile_avx2;
         t->vlut_mad_rows = vlut_mad_rows_avx2;
+        t->vlut_mad_pad = vlut_mad_pad_avx2;
         t->q8_panel = q8_panel_avx2;
         t->act_quant_i8 = act_quant_i8_avx2;
         t->act_dequant = act_dequant_avx2;
@@ -142,6 +145,7 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
         t->vlut_lut_tables = vlut_lut_tables_avx512;
         t->vlut_lut_tile = vlut_lut_tile_avx512;
         t->vlut_mad_rows = vlut_mad_rows_avx512;
+        t->vlut_mad_pad = vlut_mad_pad_avx512;
         t->q8_panel = q8_panel_avx512;
         t->act_quant_i8 = act_quant_i8_avx512;
         t->act_dequant = act_dequant_avx512;

@@ -52,6 +52,8 @@ struct kern_ops {
     void (*vlut_mad_rows)(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
                           const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
                           int32_t *y, int64_t y_stride, uint8_t *scratch);
+    /* One activation row copied into a zero-padded MAD row; returns its sum. */
+    int32_t (*vlut_mad_pad)(const int8_t *x, int64_t K, int64_t xs, int8_t *xpad);
     /* Attention scores and value mix of the G query heads of one KV head (see attn.h). */
     void (*attn_scores)(const float *q, int32_t G, const float *K, int64_t stride, int32_t n,
                         int32_t hd, float scale, float *scores, int64_t ld);

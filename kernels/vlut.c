@@ -319,15 +319,8 @@ void vlut_gemm_mad(const struct vlut_weights *w, const int8_t *x, int64_t N, int
 
     int8_t *xpad = ws;                                                   /* [N][xs] */
     int32_t *xsum = (int32_t *)((char *)ws + round64((size_t)(N * xs))); /* [N] */
-    for (int64_t t = 0; t < N; t++) {
-        const int8_t *xr = x + t * K;
-        int32_t s = 0;
-        for (int64_t k = 0; k < K; k++)
-            s += xr[k];
-        memcpy(xpad + t * xs, xr, (size_t)K);
-        memset(xpad + t * xs + K, 0, (size_t)(xs - K));
-        xsum[t] = s;
-    }
+    for (int64_t t = 0; t < N; t++)
+        xsum[t] = ops->vlut_mad_pad(x + t * K, K, xs, xpad + t * xs);
     uint8_t *scratch = (uint8_t *)xsum + round64((size_t)N * sizeof(int32_t));
     ops->vlut_mad_rows(w->mad + m0 * row_bytes, row_bytes, nblocks, rows, xpad, xs, N, xsum, y + m0,
                        M, scratch);
@@ -343,6 +336,16 @@ void vlut_gemm(const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t
 }
 
 /* ------------------------------------------------------ reference kernels */
+
+int32_t vlut_mad_pad_ref(const int8_t *x, int64_t K, int64_t xs, int8_t *xpad)
+{
+    int32_t s = 0;
+    for (int64_t k = 0; k < K; k++)
+        s += x[k];
+    memcpy(xpad, x, (size_t)K);
+    memset(xpad + K, 0, (size_t)(xs - K));
+    return s;
+}
 
 void vlut_lut_gather_ref(const int8_t *x, int64_t K, int nt, int64_t k0, int kt, int16_t *xg)
 {

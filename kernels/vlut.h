@@ -182,7 +182,9 @@ void vlut_gemm_mad(const struct vlut_weights *w, const int8_t *x, int64_t N, int
  *   nblocks*256 int8 (64-byte aligned, zero past K) and xsum[t] is the sum of
  *   token t's activations. scratch (64-byte aligned) holds
  *   VLUT_MAD_SCRATCH_ROWS * nblocks*256 bytes for a kernel to unpack rows
- *   into. */
+ *   into.
+ * vlut_mad_pad: xpad[k] = x[k] for k < K, 0 for K <= k < xs (xs a multiple
+ *   of 64, xpad 64-byte aligned); returns the sum of x[0..K). */
 void vlut_lut_gather_ref(const int8_t *x, int64_t K, int nt, int64_t k0, int kt, int16_t *xg);
 void vlut_lut_store_ref(const int32_t *acc, int64_t rows, int nt, int32_t *y, int64_t ldy);
 void vlut_lut_gather_avx512(const int8_t *x, int64_t K, int nt, int64_t k0, int kt, int16_t *xg);
@@ -196,6 +198,9 @@ void vlut_lut_tile_ref(const uint8_t *codes, int64_t code_stride, int64_t rows, 
 void vlut_mad_rows_ref(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
                        const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
                        int32_t *y, int64_t y_stride, uint8_t *scratch);
+int32_t vlut_mad_pad_ref(const int8_t *x, int64_t K, int64_t xs, int8_t *xpad);
+int32_t vlut_mad_pad_avx2(const int8_t *x, int64_t K, int64_t xs, int8_t *xpad);
+int32_t vlut_mad_pad_avx512(const int8_t *x, int64_t K, int64_t xs, int8_t *xpad);
 void vlut_lut_tables_avx2(const int16_t *xg, int kt, int16_t *tables);
 void vlut_lut_tile_avx2(const uint8_t *codes, int64_t code_stride, int64_t rows, int kt,
                         const int16_t *tables, int16_t *acc16, int32_t *acc32, int flags);

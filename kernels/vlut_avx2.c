@@ -10,6 +10,7 @@
 #include "kernels/vlut.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 _Static_assert(VLUT_LANES == 32, "two ymm of int16 per table row");
 
@@ -180,4 +181,26 @@ void vlut_mad_rows_avx2(const uint8_t *codes, int64_t code_stride, int64_t nbloc
             }
         }
     }
+}
+
+int32_t vlut_mad_pad_avx2(const int8_t *x, int64_t K, int64_t xs, int8_t *xpad)
+{
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    __m256i acc = _mm256_setzero_si256();
+    for (int64_t k = 0; k < xs; k += 32) {
+        __m256i v;
+        if (k + 32 <= K) {
+            v = _mm256_loadu_si256((const __m256i *)(x + k));
+        } else { /* the row's end and the padding */
+            int8_t tail[32] = {0};
+            if (k < K) memcpy(tail, x + k, (size_t)(K - k));
+            v = _mm256_loadu_si256((const __m256i *)tail);
+        }
+        _mm256_store_si256((__m256i *)(xpad + k), v);
+        /* byte pairs (|.| <= 256) then int16 pairs into int32: no saturation */
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, v), ones16));
+    }
+    const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    const __m128i q = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+    return _mm_cvtsi128_si32(_mm_add_epi32(q, _mm_shuffle_epi32(q, 0xB1)));
 }

@@ -411,3 +411,17 @@ void vlut_mad_rows_avx512(const uint8_t *codes, int64_t code_stride, int64_t nbl
         }
     }
 }
+
+int32_t vlut_mad_pad_avx512(const int8_t *x, int64_t K, int64_t xs, int8_t *xpad)
+{
+    const __m512i ones = _mm512_set1_epi8(1);
+    __m512i acc = _mm512_setzero_si512();
+    for (int64_t k = 0; k < xs; k += 64) {
+        const int64_t left = K - k;
+        const __mmask64 m = left >= 64 ? ~(__mmask64)0 : left > 0 ? ((__mmask64)1 << left) - 1 : 0;
+        const __m512i v = _mm512_maskz_loadu_epi8(m, x + k);
+        _mm512_store_si512(xpad + k, v);
+        acc = dpbusd(acc, ones, v);
+    }
+    return _mm512_reduce_add_epi32(acc);
+}

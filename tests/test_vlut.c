@@ -407,6 +407,41 @@ static void test_worst_case_no_overflow(void **state)
     }
 }
 
+/* The multiply-add driver's row padding: every ISA copies the row, zeroes
+ * the padding up to xs and returns the row's exact sum, at awkward lengths
+ * and at both extremes (all -128: the most negative sum). */
+static void test_mad_pad(void **state)
+{
+    (void)state;
+    static const int64_t ks[] = {1, 3, 31, 32, 33, 63, 64, 65, 255, 256, 257, 6912, 6913};
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+        const int64_t K = ks[ki], xs = vlut_mad_row_bytes(K) * 4;
+        int8_t *x = malloc((size_t)K), *pad = aligned_alloc(64, (size_t)xs + 64);
+        assert_true(x && pad);
+        for (int fill = 0; fill < 3; fill++) {
+            int32_t want = 0;
+            for (int64_t k = 0; k < K; k++) {
+                x[k] = fill == 0 ? (int8_t)-128 : fill == 1 ? 127 : (int8_t)(k * 37 % 256 - 128);
+                want += x[k];
+            }
+            if (fill == 0) assert_int_equal(want, -128 * K);
+            for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {
+                if (!kern_isa_supported((enum kern_isa)isa)) continue;
+                set_isa((enum kern_isa)isa);
+                memset(pad, 0x5a, (size_t)xs + 64);
+                assert_int_equal(kern_ops()->vlut_mad_pad(x, K, xs, pad), want);
+                assert_memory_equal(pad, x, (size_t)K);
+                for (int64_t k = K; k < xs; k++)
+                    assert_int_equal(pad[k], 0);
+                assert_int_equal((uint8_t)pad[xs], 0x5a); /* nothing past xs */
+            }
+        }
+        set_isa(kern_isa_best());
+        free(pad);
+        free(x);
+    }
+}
+
 /* Covering [0,M) with row ranges (as a thread pool would) gives the result
  * of one call, and never writes outside the range. */
 static void test_row_ranges(void **state)
@@ -596,6 +631,7 @@ int main(void)
         cmocka_unit_test(test_row_ranges),
         cmocka_unit_test(test_multi_parts),
         cmocka_unit_test(test_worst_case_no_overflow),
+        cmocka_unit_test(test_mad_pad),
         cmocka_unit_test(test_small_m_every_k_every_n),
         cmocka_unit_test(test_large_m_every_k_spread_n),
     };
