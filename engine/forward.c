@@ -341,24 +341,46 @@ static void matmul_vlut_rows(const struct mm_task *t, struct fwd_thread *th, int
 }
 
 /* The LM head through the int8 block kernel: rows were quantized into
- * f->hq / f->hd. */
+ * f->hq / f->hd; the workers take HEAD_CHUNK_ROWS rows at a time. */
+#define HEAD_CHUNK_ROWS 256
+_Static_assert(HEAD_CHUNK_ROWS % Q8_PANEL == 0, "chunks of whole panels");
+struct head_task {
+    struct mm_task t;
+    struct tpool_chunks chunks;
+};
+
 static void head_q8_worker(void *ctx, int ith, int nth)
 {
-    const struct mm_task *t = ctx;
+    (void)ith, (void)nth;
+    struct head_task *h = ctx;
+    const struct mm_task *t = &h->t;
     const struct q8_matrix *w = &t->f->m->head_q8;
-    int64_t r0, r1;
-    tpool_split_aligned(w->rows, 16, ith, nth, &r0, &r1);
-    if (r0 < r1) q8_gemm(w, t->f->hq, t->f->hd, t->f->hs, t->N, t->y, t->ldy, r0, r1);
+    int64_t c;
+    while (tpool_chunks_take(&h->chunks, &c)) {
+        const int64_t r0 = c * HEAD_CHUNK_ROWS;
+        const int64_t r1 = r0 + HEAD_CHUNK_ROWS < w->rows ? r0 + HEAD_CHUNK_ROWS : w->rows;
+        q8_gemm(w, t->f->hq, t->f->hd, t->f->hs, t->N, t->y, t->ldy, r0, r1);
+    }
 }
 
 /* Up to three matmuls over the same input in one parallel region (q, k, v;
- * gate, up; or one), each split by output rows; with gate_up set, each
- * thread then applies the gated activation to the columns it computed of
- * both (same shape, same split: the same columns). */
+ * gate, up; or one), each split by output rows; with gate_up set, the
+ * gated activation is applied to every range of columns right after both
+ * gate and up have computed it (same shape: the same ranges).
+ *
+ * On the kernel path the workers share the region out in chunks
+ * (tpool_chunks) as they come for them: first the Vec-LUT tiles (the
+ * leading nl tokens in 32-token tiles, each tile's rows of every matrix cut
+ * into lut_groups groups; a chunk builds its tile's tables once for all the
+ * matrices' rows it covers), then the multiply-add rows of the remaining
+ * tokens (mad_rows rows of one matrix, or of gate and up together). */
 struct mm_region {
     struct mm_task mm[3];
     int n;
     bool gate_up;
+    int64_t nl, lut_groups, mad_rows;
+    int64_t mad_first[4]; /* first multiply-add chunk of each matrix; [n]: the count */
+    struct tpool_chunks lut, mad;
 };
 
 /* gate = act(gate) * up over columns [r0, r1) of N rows of width ld. */
@@ -391,7 +413,8 @@ static bool kernel_region(const struct mm_region *reg)
 
 /* Tokens [n0, n1) x rows [r0[i], r1[i]) of each matmul of the region: the
  * int32 products through the Vec-LUT kernel (all matmuls sharing its
- * tables) or the multiply-add kernel, back to floats, and the gated
+ * tables) or the multiply-add kernel (whose workspace already holds tokens
+ * n0..n1-1 prepared: vlut_mad_prepare), back to floats, and the gated
  * activation for gate/up (the same rows of both). */
 static void mm_rect(const struct mm_region *reg, int ith, int64_t n0, int64_t n1, bool lut,
                     const int64_t r0[3], const int64_t r1[3])
@@ -402,60 +425,116 @@ static void mm_rect(const struct mm_region *reg, int ith, int64_t n0, int64_t n1
     const int64_t K = reg->mm[0].w->cols, nt = n1 - n0;
     const int8_t *x = f->xq + n0 * K;
     struct vlut_part parts[3];
-    for (int i = 0; i < reg->n; i++)
-        parts[i] = (struct vlut_part){&reg->mm[i].w->vl, reg->mm[i].yi + n0 * reg->mm[i].w->rows, r0[i], r1[i]};
-    if (lut) vlut_gemm_multi(parts, reg->n, x, nt, th->ws, f->ws_size);
-    else
-        for (int i = 0; i < reg->n; i++)
-            vlut_gemm_mad(parts[i].w, x, nt, parts[i].y, r0[i], r1[i], th->ws, f->ws_size);
+    int np = 0, which[3];
     for (int i = 0; i < reg->n; i++) {
-        const struct mm_task *t = &reg->mm[i];
+        if (r0[i] >= r1[i]) continue;
+        which[np] = i;
+        parts[np++] = (struct vlut_part){&reg->mm[i].w->vl, reg->mm[i].yi + n0 * reg->mm[i].w->rows,
+                                         r0[i], r1[i]};
+    }
+    if (np == 0) return;
+    if (lut)
+        vlut_gemm_multi(parts, np, x, nt, th->ws, f->ws_size);
+    else
+        for (int j = 0; j < np; j++)
+            vlut_mad_run(parts[j].w, nt, parts[j].y, parts[j].m0, parts[j].m1, th->ws, f->ws_size);
+    for (int j = 0; j < np; j++) {
+        const struct mm_task *t = &reg->mm[which[j]];
         const struct model_weight *w = t->w;
-        kern_ops()->act_dequant(parts[i].y, w->rows, nt, r0[i], r1[i], w->row_scale, f->xs + n0,
-                                w->scale, t->y + n0 * t->ldy, t->ldy);
+        kern_ops()->act_dequant(parts[j].y, w->rows, nt, parts[j].m0, parts[j].m1, w->row_scale,
+                                f->xs + n0, w->scale, t->y + n0 * t->ldy, t->ldy);
     }
     if (reg->gate_up && r0[0] < r1[0])
         gated_act(f, reg->mm[0].y + n0 * reg->mm[0].ldy, reg->mm[1].y + n0 * reg->mm[0].ldy,
                   (int32_t)nt, reg->mm[0].ldy, r0[0], r1[0]);
 }
 
-/* The kernel path splits a region between the threads by whole 32-token
- * tiles when there are enough of them (each thread then builds only its own
- * tiles' tables, over all rows), else by output rows; tokens past the last
- * Vec-LUT tile go through the multiply-add kernel split by rows. Every
- * output is still computed by one thread in a fixed order. */
+/* The reference path and matmuls that are not all on the kernels split
+ * each matrix's rows evenly between the workers. */
+static void mm_region_static(const struct mm_region *reg, int ith, int nth)
+{
+    int64_t r0[3] = {0}, r1[3] = {0};
+    for (int i = 0; i < reg->n; i++)
+        tpool_split_aligned(reg->mm[i].w->rows, 16, ith, nth, &r0[i], &r1[i]);
+    for (int i = 0; i < reg->n; i++) {
+        if (r0[i] >= r1[i]) continue;
+        if (reg->mm[i].int8 && reg->mm[i].w->vl.lut && !reg->mm[i].f->opt.reference)
+            matmul_vlut_rows(&reg->mm[i], &reg->mm[i].f->th[ith], r0[i], r1[i]);
+        else
+            matmul_ref_rows(&reg->mm[i], &reg->mm[i].f->th[ith], r0[i], r1[i]);
+    }
+    if (reg->gate_up && r0[0] < r1[0])
+        gated_act(reg->mm[0].f, reg->mm[0].y, reg->mm[1].y, reg->mm[0].N, reg->mm[0].ldy, r0[0],
+                  r1[0]);
+}
+
+/* The kernel path: LUT chunks, then multiply-add chunks (see struct
+ * mm_region). Every output is computed by one worker, the same way
+ * whichever worker it is. */
 static void mm_region_worker(void *ctx, int ith, int nth)
 {
-    const struct mm_region *reg = ctx;
-    int64_t r0[3] = {0}, r1[3] = {0}, all[3] = {0};
-    for (int i = 0; i < reg->n; i++) {
-        tpool_split_aligned(reg->mm[i].w->rows, 16, ith, nth, &r0[i], &r1[i]);
-        all[i] = reg->mm[i].w->rows;
-    }
+    struct mm_region *reg = ctx;
     if (!kernel_region(reg)) {
-        for (int i = 0; i < reg->n; i++) {
-            if (r0[i] >= r1[i]) continue;
-            if (reg->mm[i].int8 && reg->mm[i].w->vl.lut && !reg->mm[i].f->opt.reference)
-                matmul_vlut_rows(&reg->mm[i], &reg->mm[i].f->th[ith], r0[i], r1[i]);
-            else
-                matmul_ref_rows(&reg->mm[i], &reg->mm[i].f->th[ith], r0[i], r1[i]);
-        }
-        if (reg->gate_up && r0[0] < r1[0])
-            gated_act(reg->mm[0].f, reg->mm[0].y, reg->mm[1].y, reg->mm[0].N, reg->mm[0].ldy,
-                      r0[0], r1[0]);
+        mm_region_static(reg, ith, nth);
         return;
     }
-    const int64_t N = reg->mm[0].N, nl = vlut_lut_tokens(N);
-    const int64_t tiles = (nl + VLUT_LANES - 1) / VLUT_LANES;
-    if (tiles >= nth) {
-        int64_t t0, t1;
-        tpool_split(tiles, ith, nth, &t0, &t1);
-        const int64_t n1 = t1 * VLUT_LANES < nl ? t1 * VLUT_LANES : nl;
-        mm_rect(reg, ith, t0 * VLUT_LANES, n1, true, (const int64_t[3]){0, 0, 0}, all);
-    } else {
-        mm_rect(reg, ith, 0, nl, true, r0, r1);
+    struct fwd *f = reg->mm[0].f;
+    const int64_t N = reg->mm[0].N, K = reg->mm[0].w->cols;
+    int64_t c;
+    while (tpool_chunks_take(&reg->lut, &c)) {
+        const int64_t tile = c / reg->lut_groups, g = c % reg->lut_groups;
+        int64_t r0[3] = {0}, r1[3] = {0};
+        for (int i = 0; i < reg->n; i++)
+            tpool_split_aligned(reg->mm[i].w->rows, 16, (int)g, (int)reg->lut_groups, &r0[i],
+                                &r1[i]);
+        const int64_t n0 = tile * VLUT_LANES;
+        mm_rect(reg, ith, n0, n0 + VLUT_LANES < reg->nl ? n0 + VLUT_LANES : reg->nl, true, r0, r1);
     }
-    mm_rect(reg, ith, nl, N, false, r0, r1);
+    bool prepared = false;
+    while (tpool_chunks_take(&reg->mad, &c)) {
+        if (!prepared) { /* this worker's copy of the remaining tokens, once */
+            vlut_mad_prepare(f->xq + reg->nl * K, N - reg->nl, K, f->th[ith].ws, f->ws_size);
+            prepared = true;
+        }
+        int i = 0;
+        while (c >= reg->mad_first[i + 1])
+            i++;
+        int64_t r0[3] = {0}, r1[3] = {0};
+        r0[i] = (c - reg->mad_first[i]) * reg->mad_rows;
+        r1[i] =
+            r0[i] + reg->mad_rows < reg->mm[i].w->rows ? r0[i] + reg->mad_rows : reg->mm[i].w->rows;
+        if (reg->gate_up) r0[1] = r0[0], r1[1] = r1[0];
+        mm_rect(reg, ith, reg->nl, N, false, r0, r1);
+    }
+}
+
+/* Chunk counts of a kernel region. Vec-LUT: whole tiles while there are at
+ * least as many tiles as workers, else each tile cut into enough row groups
+ * for one chunk per worker (each group rebuilds its tile's tables; at 64
+ * tokens, 1, 2 and 3 groups per tile measured 1,140 / 1,013 / 1,082 tok/s,
+ * medians of 5 alternating runs, SMALL, 2 threads). Multiply-add: chunks of
+ * about an eighth of a worker's share of rows, in whole 16-row panels. */
+static void mm_plan(struct mm_region *reg, int nth)
+{
+    const int64_t N = reg->mm[0].N;
+    reg->nl = vlut_lut_tokens(N);
+    const int64_t tiles = (reg->nl + VLUT_LANES - 1) / VLUT_LANES;
+    int64_t groups = 1;
+    while (tiles > 0 && groups < 4 && tiles * groups < nth)
+        groups++;
+    reg->lut_groups = groups;
+    tpool_chunks_reset(&reg->lut, tiles * groups);
+    const int parts = reg->gate_up ? 1 : reg->n; /* gate and up: one chunk covers both */
+    int64_t total = 0;
+    for (int i = 0; i < parts; i++)
+        total += reg->mm[i].w->rows;
+    int64_t per = (total / (8 * nth) + 15) / 16 * 16;
+    reg->mad_rows = per < 16 ? 16 : per;
+    reg->mad_first[0] = 0;
+    for (int i = 0; i < parts; i++)
+        reg->mad_first[i + 1] =
+            reg->mad_first[i] + (reg->mm[i].w->rows + reg->mad_rows - 1) / reg->mad_rows;
+    tpool_chunks_reset(&reg->mad, reg->nl < N ? reg->mad_first[parts] : 0);
 }
 
 /* Run n <= 3 matmuls of the same input x in one parallel region (the int8
@@ -476,6 +555,7 @@ static void matmuls(struct fwd *f, enum fwd_phase phase, const float *x, int32_t
         }
         yi += (size_t)N * (size_t)w[i]->rows;
     }
+    if (kernel_region(&reg)) mm_plan(&reg, f->nth);
     region(f, phase, mm_region_worker, &reg);
 }
 
@@ -519,81 +599,103 @@ struct rows_task {
     bool quant; /* quantize for the int8 matmuls that follow */
     struct kv_cache *kv;
     int32_t layer;
+    /* set by rows_region: the workers take chunk_rows rows at a time */
+    int64_t chunk_rows;
+    struct tpool_chunks chunks;
 };
 
-static void rows_worker(void *ctx, int ith, int nth)
+/* Row i of a row-parallel region (worker ith's scratch). */
+static void rows_one(const struct rows_task *t, int ith, int64_t i)
 {
-    const struct rows_task *t = ctx;
     struct fwd *f = t->f;
     const struct model *m = f->m;
     const struct model_hparams *hp = &m->hp;
     const int32_t E = hp->n_embd, W = f->width, hd = hp->head_dim;
     const int32_t QD = hp->n_head * hd, KVD = hp->n_head_kv * hd;
-    int64_t i0, i1;
-    tpool_split(t->n_rows, ith, nth, &i0, &i1);
-    for (int64_t i = i0; i < i1; i++) {
-        float *x = f->x + (size_t)i * E, *xb = f->xb + (size_t)i * W;
-        switch (t->kind) {
-        case ROWS_EMBED:
-            quant_dequant_row(m->tok_embd.type, m->tok_embd.data, m->tok_embd.rows, E,
-                              t->rows[i].token, x);
-            break;
-        case ROWS_PRENORM:
-            if (t->add)
-                for (int32_t j = 0; j < E; j++)
-                    x[j] += t->add[(size_t)i * E + j];
-            rmsnorm(f, xb, x, t->norm, E, hp->rms_eps);
-            if (t->quant) quantize_row(f, xb, (int32_t)i, E);
-            break;
-        case ROWS_SUBNORM: {
-            const float *src = t->src + (size_t)i * t->ld_src;
-            if (t->norm) {
-                rmsnorm(f, xb, src, t->norm, t->width, hp->rms_eps);
-                src = xb;
-            }
-            if (t->quant) quantize_row(f, src, (int32_t)i, t->width);
-            break;
-        }
-        case ROWS_ROPE_KV: {
-            const struct fwd_row *r = &t->rows[i];
-            float *cs = f->th[ith].rope_cs, *q = f->q + (size_t)i * QD, *k = f->k + (size_t)i * KVD;
-            rope_angles(f, r->pos, cs);
-            for (int32_t h = 0; h < hp->n_head; h++)
-                rope_head(q + h * hd, cs, hp);
-            for (int32_t h = 0; h < hp->n_head_kv; h++)
-                rope_head(k + h * hd, cs, hp);
-            for (int32_t h = 0; h < hp->n_head_kv; h++) {
-                const size_t at = (size_t)r->pos * hd, src = (size_t)i * KVD + (size_t)h * hd;
-                void *kd = kv_keys(t->kv, r->slot, t->layer, h);
-                void *vd = kv_values(t->kv, r->slot, t->layer, h);
-                if (t->kv->type == KV_F16) {
-                    void (*store)(uint16_t *, const float *, int64_t) =
-                        f->opt.reference ? attn_f16_store_ref : kern_ops()->attn_f16_store;
-                    store((uint16_t *)kd + at, f->k + src, hd);
-                    store((uint16_t *)vd + at, f->v + src, hd);
-                } else {
-                    memcpy((float *)kd + at, f->k + src, (size_t)hd * sizeof(float));
-                    memcpy((float *)vd + at, f->v + src, (size_t)hd * sizeof(float));
-                }
-            }
-            break;
-        }
-        case ROWS_HEAD: {
-            const int32_t o = t->rows[i].logits;
-            if (o < 0) break;
+    float *x = f->x + (size_t)i * E, *xb = f->xb + (size_t)i * W;
+    switch (t->kind) {
+    case ROWS_EMBED:
+        quant_dequant_row(m->tok_embd.type, m->tok_embd.data, m->tok_embd.rows, E, t->rows[i].token,
+                          x);
+        break;
+    case ROWS_PRENORM:
+        if (t->add)
             for (int32_t j = 0; j < E; j++)
                 x[j] += t->add[(size_t)i * E + j];
-            float *hb = f->xb + (size_t)o * W;
-            rmsnorm(f, hb, x, t->norm, E, hp->rms_eps);
-            if (t->quant) {
-                const int64_t nb = q8_blocks(E);
-                q8_quantize_row(hb, E, f->hq + (size_t)o * nb * Q8_BLOCK, f->hd + (size_t)o * nb,
-                                f->hs + (size_t)o * nb);
-            }
-            break;
+        rmsnorm(f, xb, x, t->norm, E, hp->rms_eps);
+        if (t->quant) quantize_row(f, xb, (int32_t)i, E);
+        break;
+    case ROWS_SUBNORM: {
+        const float *src = t->src + (size_t)i * t->ld_src;
+        if (t->norm) {
+            rmsnorm(f, xb, src, t->norm, t->width, hp->rms_eps);
+            src = xb;
         }
-        }
+        if (t->quant) quantize_row(f, src, (int32_t)i, t->width);
+        break;
     }
+    case ROWS_ROPE_KV: {
+        const struct fwd_row *r = &t->rows[i];
+        float *cs = f->th[ith].rope_cs, *q = f->q + (size_t)i * QD, *k = f->k + (size_t)i * KVD;
+        rope_angles(f, r->pos, cs);
+        for (int32_t h = 0; h < hp->n_head; h++)
+            rope_head(q + h * hd, cs, hp);
+        for (int32_t h = 0; h < hp->n_head_kv; h++)
+            rope_head(k + h * hd, cs, hp);
+        for (int32_t h = 0; h < hp->n_head_kv; h++) {
+            const size_t at = (size_t)r->pos * hd, src = (size_t)i * KVD + (size_t)h * hd;
+            void *kd = kv_keys(t->kv, r->slot, t->layer, h);
+            void *vd = kv_values(t->kv, r->slot, t->layer, h);
+            if (t->kv->type == KV_F16) {
+                void (*store)(uint16_t *, const float *, int64_t) =
+                    f->opt.reference ? attn_f16_store_ref : kern_ops()->attn_f16_store;
+                store((uint16_t *)kd + at, f->k + src, hd);
+                store((uint16_t *)vd + at, f->v + src, hd);
+            } else {
+                memcpy((float *)kd + at, f->k + src, (size_t)hd * sizeof(float));
+                memcpy((float *)vd + at, f->v + src, (size_t)hd * sizeof(float));
+            }
+        }
+        break;
+    }
+    case ROWS_HEAD: {
+        const int32_t o = t->rows[i].logits;
+        if (o < 0) break;
+        for (int32_t j = 0; j < E; j++)
+            x[j] += t->add[(size_t)i * E + j];
+        float *hb = f->xb + (size_t)o * W;
+        rmsnorm(f, hb, x, t->norm, E, hp->rms_eps);
+        if (t->quant) {
+            const int64_t nb = q8_blocks(E);
+            q8_quantize_row(hb, E, f->hq + (size_t)o * nb * Q8_BLOCK, f->hd + (size_t)o * nb,
+                            f->hs + (size_t)o * nb);
+        }
+        break;
+    }
+    }
+}
+
+static void rows_worker(void *ctx, int ith, int nth)
+{
+    (void)nth;
+    struct rows_task *t = ctx;
+    int64_t c;
+    while (tpool_chunks_take(&t->chunks, &c)) {
+        const int64_t i0 = c * t->chunk_rows;
+        const int64_t i1 = i0 + t->chunk_rows < t->n_rows ? i0 + t->chunk_rows : t->n_rows;
+        for (int64_t i = i0; i < i1; i++)
+            rows_one(t, ith, i);
+    }
+}
+
+/* A row-parallel region: about 8 chunks per worker, shared out as the
+ * workers come for them. */
+static void rows_region(struct fwd *f, enum fwd_phase p, struct rows_task *t)
+{
+    const int64_t per = t->n_rows / (8 * f->nth) > 1 ? t->n_rows / (8 * f->nth) : 1;
+    t->chunk_rows = per;
+    tpool_chunks_reset(&t->chunks, (t->n_rows + per - 1) / per);
+    region(f, p, rows_worker, t);
 }
 
 /* One row's attention over its sequence's positions 0..pos for the G query
@@ -627,17 +729,20 @@ struct att_task {
     int32_t layer;
     const struct fwd_row *rows;
     int32_t n_rows;
+    struct tpool_chunks items; /* n_rows x n_head_kv (row, KV head) pairs */
 };
 
-/* Threads take the (row, KV head) pairs round-robin: later rows of a prompt
- * attend over more positions, so contiguous ranges would be unbalanced. */
+/* The workers take (row, KV head) pairs one at a time as they come for
+ * them: later rows of a prompt attend over more positions, so fixed ranges
+ * would be unbalanced even on two equally fast cores. */
 static void attention_worker(void *ctx, int ith, int nth)
 {
-    const struct att_task *t = ctx;
+    (void)nth;
+    struct att_task *t = ctx;
     const struct model_hparams *hp = &t->f->m->hp;
     const int32_t H = hp->n_head_kv, QD = hp->n_head * hp->head_dim;
-    const int64_t n_items = (int64_t)t->n_rows * H;
-    for (int64_t i = ith; i < n_items; i += nth) {
+    int64_t i;
+    while (tpool_chunks_take(&t->items, &i)) {
         const int32_t r = (int32_t)(i / H), kvh = (int32_t)(i % H);
         attend(t->f, t->f->th[ith].scores, t->kv, t->layer, &t->rows[r], t->f->q + (size_t)r * QD,
                t->f->att + (size_t)r * QD, kvh);
@@ -686,7 +791,7 @@ static const float *sub_norm(struct fwd *f, struct rows_task *rt, const float *n
         rt->kind = ROWS_SUBNORM, rt->norm = norm, rt->src = src, rt->ld_src = width;
         rt->width = width;
         f->xq_cols = width;
-        region(f, FWD_NORM, rows_worker, rt);
+        rows_region(f, FWD_NORM, rt);
     }
     *ld = norm ? f->width : width;
     return norm ? f->xb : src;
@@ -709,20 +814,21 @@ int fwd_run(struct fwd *f, struct kv_cache *kv, const struct fwd_row *rows, int3
      * branch until the next region adds it to x. */
     struct rows_task rt = {.f = f, .rows = rows, .n_rows = n_rows, .kv = kv, .quant = i8};
     rt.kind = ROWS_EMBED;
-    region(f, FWD_EMBED, rows_worker, &rt);
+    rows_region(f, FWD_EMBED, &rt);
     for (int32_t il = 0; il < hp->n_layer; il++) {
         const struct model_layer *l = &m->layers[il];
         /* attention */
         rt.kind = ROWS_PRENORM, rt.add = il > 0 ? f->out : NULL, rt.norm = l->attn_norm;
         f->xq_cols = E;
-        region(f, FWD_NORM, rows_worker, &rt);
+        rows_region(f, FWD_NORM, &rt);
         const struct model_weight *qkv[3] = {&l->wq, &l->wk, &l->wv};
         float *const qkv_y[3] = {f->q, f->k, f->v};
         const int32_t qkv_ld[3] = {QD, KVD, KVD};
         matmuls(f, FWD_QKV, f->xb, W, n_rows, i8, 3, qkv, qkv_y, qkv_ld, false);
         rt.kind = ROWS_ROPE_KV, rt.layer = il;
-        region(f, FWD_ROPE_KV, rows_worker, &rt);
-        struct att_task at = {f, kv, il, rows, n_rows};
+        rows_region(f, FWD_ROPE_KV, &rt);
+        struct att_task at = {f, kv, il, rows, n_rows, {0}};
+        tpool_chunks_reset(&at.items, (int64_t)n_rows * hp->n_head_kv);
         region(f, FWD_ATTENTION, attention_worker, &at);
         int32_t ld_att;
         const float *att_in = sub_norm(f, &rt, l->attn_sub_norm, f->att, QD, i8, &ld_att);
@@ -731,7 +837,7 @@ int fwd_run(struct fwd *f, struct kv_cache *kv, const struct fwd_row *rows, int3
         /* feed-forward */
         rt.kind = ROWS_PRENORM, rt.add = f->out, rt.norm = l->ffn_norm;
         f->xq_cols = E;
-        region(f, FWD_NORM, rows_worker, &rt);
+        rows_region(f, FWD_NORM, &rt);
         const struct model_weight *gu[3] = {&l->w_gate, &l->w_up, NULL};
         float *const gu_y[3] = {f->hb, f->hb2, NULL};
         const int32_t gu_ld[3] = {F, F, 0};
@@ -746,10 +852,12 @@ int fwd_run(struct fwd *f, struct kv_cache *kv, const struct fwd_row *rows, int3
     if (n_out == 0) return 0;
     const bool q8 = m->head_q8.q && !f->opt.reference;
     rt.kind = ROWS_HEAD, rt.add = f->out, rt.norm = m->output_norm, rt.quant = q8;
-    region(f, FWD_HEAD, rows_worker, &rt);
+    rows_region(f, FWD_HEAD, &rt);
     if (q8) {
-        struct mm_task t = {f, &m->output, f->xb, W, n_out, hp->n_vocab, logits, NULL, false};
-        region(f, FWD_HEAD, head_q8_worker, &t);
+        struct head_task h = {{f, &m->output, f->xb, W, n_out, hp->n_vocab, logits, NULL, false},
+                              {0, 0}};
+        tpool_chunks_reset(&h.chunks, (m->head_q8.rows + HEAD_CHUNK_ROWS - 1) / HEAD_CHUNK_ROWS);
+        region(f, FWD_HEAD, head_q8_worker, &h);
     } else {
         matmul1(f, FWD_HEAD, &m->output, f->xb, W, n_out, logits, hp->n_vocab, false);
     }

@@ -4,7 +4,8 @@
  * function is called once on every worker with its index 0..n-1, and the call
  * returns when all of them are done (one barrier per region). The thread that
  * calls tpool_run is worker 0 and does its share of the work, so a pool of n
- * threads starts n-1 pthreads. Workers split rows by index (tpool_split) and
+ * threads starts n-1 pthreads. Workers split rows by index (tpool_split) or
+ * take chunks of a region's work as they come for them (tpool_chunks), and
  * never take a lock inside a region.
  *
  * Between regions workers spin briefly, then sleep; a decode step runs a few
@@ -19,6 +20,8 @@
 #ifndef LF_THREADPOOL_H
 #define LF_THREADPOOL_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,5 +74,32 @@ void tpool_split(int64_t n, int ith, int nth, int64_t *begin, int64_t *end);
  * align (> 0): [0, n) is cut into ceil(n/align) blocks of align rows, split
  * as evenly as possible, and the last block is clipped to n. */
 void tpool_split_aligned(int64_t n, int64_t align, int ith, int nth, int64_t *begin, int64_t *end);
+
+/* Work shared out while a region runs: the caller sets the number of chunks
+ * before tpool_run (tpool_chunks_reset; tpool_run publishes it), and every
+ * worker takes chunk indexes with tpool_chunks_take until none is left, so
+ * a core that runs slower (a busy neighbour on a shared machine, a late
+ * wake-up) simply takes fewer chunks instead of holding up the region's
+ * barrier. Each chunk goes to exactly one worker; which one depends on
+ * timing, so what a chunk computes must not depend on the worker. One
+ * atomic add per chunk, no lock. */
+struct tpool_chunks {
+    _Alignas(64) atomic_llong next;
+    int64_t n;
+};
+
+static inline void tpool_chunks_reset(struct tpool_chunks *c, int64_t n)
+{
+    atomic_store_explicit(&c->next, 0, memory_order_relaxed);
+    c->n = n;
+}
+
+/* The next untaken chunk in *i, or false when all are taken. */
+static inline bool tpool_chunks_take(struct tpool_chunks *c, int64_t *i)
+{
+    if (atomic_load_explicit(&c->next, memory_order_relaxed) >= c->n) return false;
+    *i = atomic_fetch_add_explicit(&c->next, 1, memory_order_relaxed);
+    return *i < c->n;
+}
 
 #endif

@@ -305,25 +305,50 @@ void vlut_gemm_lut(const struct vlut_weights *w, const int8_t *x, int64_t N, int
     vlut_gemm_multi(&part, 1, x, N, ws, ws_size);
 }
 
+/* Workspace of the multiply-add kernel: xpad[N][xs] | xsum[N] | scratch. */
+static int64_t mad_x_stride(int64_t K)
+{
+    return vlut_mad_row_bytes(K) / VLUT_MAD_BLOCK_BYTES * VLUT_MAD_BLOCK;
+}
+
+void vlut_mad_prepare(const int8_t *x, int64_t N, int64_t K, void *ws, size_t ws_size)
+{
+    VLUT_REQUIRE(x && ws && N >= 1 && K >= 1);
+    VLUT_REQUIRE(((uintptr_t)ws & 63) == 0);
+    VLUT_REQUIRE(ws_size >= mad_ws_size(N, K));
+    const struct kern_ops *ops = kern_ops();
+    const int64_t xs = mad_x_stride(K);
+    int8_t *xpad = ws;
+    int32_t *xsum = (int32_t *)((char *)ws + round64((size_t)(N * xs)));
+    for (int64_t t = 0; t < N; t++)
+        xsum[t] = ops->vlut_mad_pad(x + t * K, K, xs, xpad + t * xs);
+}
+
+void vlut_mad_run(const struct vlut_weights *w, int64_t N, int32_t *y, int64_t m0, int64_t m1,
+                  void *ws, size_t ws_size)
+{
+    VLUT_REQUIRE(w && w->mad && y && ws && N >= 1);
+    VLUT_REQUIRE(0 <= m0 && m0 <= m1 && m1 <= w->rows);
+    VLUT_REQUIRE(ws_size >= mad_ws_size(N, w->cols));
+    const int64_t M = w->rows, K = w->cols, rows = m1 - m0;
+    if (rows == 0) return;
+    const int64_t row_bytes = vlut_mad_row_bytes(K);
+    const int64_t nblocks = row_bytes / VLUT_MAD_BLOCK_BYTES, xs = mad_x_stride(K);
+    int8_t *xpad = ws;
+    int32_t *xsum = (int32_t *)((char *)ws + round64((size_t)(N * xs)));
+    uint8_t *scratch = (uint8_t *)xsum + round64((size_t)N * sizeof(int32_t));
+    kern_ops()->vlut_mad_rows(w->mad + m0 * row_bytes, row_bytes, nblocks, rows, xpad, xs, N, xsum,
+                              y + m0, M, scratch);
+}
+
 void vlut_gemm_mad(const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t *y, int64_t m0,
                    int64_t m1, void *ws, size_t ws_size)
 {
     check_call(w, x, N, y, m0, m1, ws, ws_size);
     VLUT_REQUIRE(w->mad != NULL);
-    const struct kern_ops *ops = kern_ops();
-    const int64_t M = w->rows, K = w->cols, rows = m1 - m0;
-    const int64_t row_bytes = vlut_mad_row_bytes(K);
-    const int64_t nblocks = row_bytes / VLUT_MAD_BLOCK_BYTES;
-    const int64_t xs = nblocks * VLUT_MAD_BLOCK;
-    if (rows == 0) return;
-
-    int8_t *xpad = ws;                                                   /* [N][xs] */
-    int32_t *xsum = (int32_t *)((char *)ws + round64((size_t)(N * xs))); /* [N] */
-    for (int64_t t = 0; t < N; t++)
-        xsum[t] = ops->vlut_mad_pad(x + t * K, K, xs, xpad + t * xs);
-    uint8_t *scratch = (uint8_t *)xsum + round64((size_t)N * sizeof(int32_t));
-    ops->vlut_mad_rows(w->mad + m0 * row_bytes, row_bytes, nblocks, rows, xpad, xs, N, xsum, y + m0,
-                       M, scratch);
+    if (m1 == m0) return;
+    vlut_mad_prepare(x, N, w->cols, ws, ws_size);
+    vlut_mad_run(w, N, y, m0, m1, ws, ws_size);
 }
 
 void vlut_gemm(const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t *y, int64_t m0,

@@ -156,6 +156,14 @@ void vlut_gemm_lut(const struct vlut_weights *w, const int8_t *x, int64_t N, int
                    int64_t m1, void *ws, size_t ws_size);
 void vlut_gemm_mad(const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t *y, int64_t m0,
                    int64_t m1, void *ws, size_t ws_size);
+/* vlut_gemm_mad in two steps, for a caller that runs several row ranges (or
+ * matrices of the same K) over the same activations: vlut_mad_prepare pads
+ * x (N x K) into ws once; vlut_mad_run then computes rows [m0, m1) of y
+ * from it, as vlut_gemm_mad would. ws must stay untouched in between
+ * (vlut_mad_run itself uses only the scratch part past the activations). */
+void vlut_mad_prepare(const int8_t *x, int64_t N, int64_t K, void *ws, size_t ws_size);
+void vlut_mad_run(const struct vlut_weights *w, int64_t N, int32_t *y, int64_t m0, int64_t m1,
+                  void *ws, size_t ws_size);
 
 /* ---- Per-ISA pieces, called only through kern_ops() (kernels.h). ----
  *

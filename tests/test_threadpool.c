@@ -101,6 +101,57 @@ static void test_each_index_once_over_10000_runs(void **state)
     tpool_free(p);
 }
 
+/* tpool_chunks: over many regions, every chunk is taken by exactly one
+ * worker, none past n, at several chunk counts (none, fewer than the
+ * workers, many), with as many workers as cores and with more. */
+struct chunk_ctx {
+    struct tpool_chunks chunks;
+    atomic_int taken[1000];
+    atomic_int by_worker[MAXW];
+};
+
+static void chunk_fn(void *ctx, int ith, int nth)
+{
+    (void)nth;
+    struct chunk_ctx *c = ctx;
+    int64_t i;
+    while (tpool_chunks_take(&c->chunks, &i)) {
+        atomic_fetch_add(&c->taken[i], 1);
+        atomic_fetch_add(&c->by_worker[ith], 1);
+    }
+}
+
+static void test_chunks_each_taken_once(void **state)
+{
+    (void)state;
+    static const int64_t counts[] = {0, 1, 2, 5, 1000};
+    struct chunk_ctx *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    for (int nth = 2; nth <= 3; nth++) {
+        struct tpool *p = NULL;
+        assert_int_equal(tpool_new(nth, &p, NULL, 0), 0);
+        for (int run = 0; run < 2000; run++) {
+            const int64_t n = counts[run % 5];
+            for (int i = 0; i < 1000; i++)
+                atomic_store(&c->taken[i], 0);
+            for (int i = 0; i < MAXW; i++)
+                atomic_store(&c->by_worker[i], 0);
+            tpool_chunks_reset(&c->chunks, n);
+            tpool_run(p, chunk_fn, c);
+            for (int64_t i = 0; i < 1000; i++)
+                if (atomic_load(&c->taken[i]) != (i < n ? 1 : 0))
+                    fail_msg("%d threads, run %d: chunk %lld of %lld taken %d times", nth, run,
+                             (long long)i, (long long)n, atomic_load(&c->taken[i]));
+            int total = 0;
+            for (int i = 0; i < MAXW; i++)
+                total += atomic_load(&c->by_worker[i]);
+            assert_int_equal(total, n);
+        }
+        tpool_free(p);
+    }
+    free(c);
+}
+
 /* Workers that went to sleep between regions (gaps far above the spin
  * budget) must all wake for the next one. */
 static void test_wakes_sleeping_workers(void **state)
@@ -432,6 +483,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_index_once_over_10000_runs),
         cmocka_unit_test(test_wakes_sleeping_workers),
+        cmocka_unit_test(test_chunks_each_taken_once),
         cmocka_unit_test(test_split_covers_exactly),
         cmocka_unit_test(test_parallel_sum_equals_serial),
         cmocka_unit_test(test_one_thread_starts_no_thread),
