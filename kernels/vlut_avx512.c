@@ -310,7 +310,8 @@ static void mad_one_token(const uint8_t *codes, int64_t code_stride, int64_t nbl
  * natural weight order (scratch), then every group of 4 tokens runs a 4 x 4
  * tile over them - each 64-byte chunk of a row feeds 4 tokens and each chunk
  * of a token 4 rows, 16 vpdpbusd per 8 loads - accumulating over the whole
- * row in 16 int32 accumulators, reduced together once at the end. Absent
+ * row in 16 int32 accumulators, reduced together once at the end into one
+ * vector whose 128-bit pieces are the tokens' rows. Absent
  * rows/tokens of a partial tile recompute row/token 0 and are not stored. */
 static void mad_tiled(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
                       const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
@@ -358,14 +359,17 @@ static void mad_tiled(const uint8_t *codes, int64_t code_stride, int64_t nblocks
                     const __m512i xv = _mm512_load_si512(xt[t] + k);
 #pragma GCC unroll 4
                     for (int r = 0; r < 4; r++)
-                        acc[r * 4 + t] = dpbusd(acc[r * 4 + t], uv[r], xv);
+                        acc[t * 4 + r] = dpbusd(acc[t * 4 + r], uv[r], xv);
                 }
             }
-            int32_t s[16] __attribute__((aligned(64)));
-            _mm512_store_si512(s, hsum16(acc));
-            for (int64_t r = 0; r < nr; r++)
-                for (int64_t t = 0; t < nt; t++)
-                    y[(t0 + t) * y_stride + r0 + r] = s[r * 4 + t] - xsum[t0 + t];
+            /* lanes 4t..4t+3: token t's 4 rows, stored as one 128-bit piece */
+            const __m512i s = hsum16(acc);
+            const __mmask8 rmask = (__mmask8)((1u << nr) - 1);
+            __m128i q[4] = {_mm512_castsi512_si128(s), _mm512_extracti32x4_epi32(s, 1),
+                            _mm512_extracti32x4_epi32(s, 2), _mm512_extracti32x4_epi32(s, 3)};
+            for (int64_t t = 0; t < nt; t++)
+                _mm_mask_storeu_epi32(y + (t0 + t) * y_stride + r0, rmask,
+                                      _mm_sub_epi32(q[t], _mm_set1_epi32(xsum[t0 + t])));
         }
     }
 }
