@@ -335,6 +335,12 @@ static void mad_tiled(const uint8_t *codes, int64_t code_stride, int64_t nblocks
                 _mm512_store_si512(u + b * VLUT_MAD_BLOCK + 192, _mm512_and_si512(v, mask));
             }
         }
+        if (r0 + 4 < rows) {
+            const uint8_t *next = codes + (r0 + 4) * code_stride;
+            const int64_t nrn = rows - r0 - 4 < 4 ? rows - r0 - 4 : 4;
+            for (int64_t b = 0; b < nrn * code_stride; b += 64)
+                _mm_prefetch((const char *)(next + b), _MM_HINT_T0);
+        }
         const uint8_t *ur[4];
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++)
