@@ -372,8 +372,12 @@ static void head_q8_worker(void *ctx, int ith, int nth)
  * (tpool_chunks) as they come for them: first the Vec-LUT tiles (the
  * leading nl tokens in 32-token tiles, each tile's rows of every matrix cut
  * into lut_groups groups; a chunk builds its tile's tables once for all the
- * matrices' rows it covers), then the multiply-add rows of the remaining
- * tokens (mad_rows rows of one matrix, or of gate and up together). */
+ * matrices' rows it covers), then the multiply-add chunks of the remaining
+ * tokens: blocks of MM_MAD_TOKENS tokens x mad_rows rows of one matrix (or
+ * of gate and up together). */
+/* Tokens per multiply-add block: a block's activations (32 x K int8) stay in
+ * L1/L2 while the rows of a chunk pass over them. */
+#define MM_MAD_TOKENS 32
 struct mm_region {
     struct mm_task mm[3];
     int n;
@@ -490,11 +494,16 @@ static void mm_region_worker(void *ctx, int ith, int nth)
         const int64_t n0 = tile * VLUT_LANES;
         mm_rect(reg, ith, n0, n0 + VLUT_LANES < reg->nl ? n0 + VLUT_LANES : reg->nl, true, r0, r1);
     }
-    bool prepared = false;
+    int64_t prepared = -1; /* token block this worker's workspace holds */
+    const int64_t per_block = reg->mad_first[reg->gate_up ? 1 : reg->n];
     while (tpool_chunks_take(&reg->mad, &c)) {
-        if (!prepared) { /* this worker's copy of the remaining tokens, once */
-            vlut_mad_prepare(f->xq + reg->nl * K, N - reg->nl, K, f->th[ith].ws, f->ws_size);
-            prepared = true;
+        const int64_t tb = c / per_block;
+        c %= per_block;
+        const int64_t n0 = reg->nl + tb * MM_MAD_TOKENS;
+        const int64_t n1 = n0 + MM_MAD_TOKENS < N ? n0 + MM_MAD_TOKENS : N;
+        if (tb != prepared) { /* this worker's copy of the block's activations */
+            vlut_mad_prepare(f->xq + n0 * K, n1 - n0, K, f->th[ith].ws, f->ws_size);
+            prepared = tb;
         }
         int i = 0;
         while (c >= reg->mad_first[i + 1])
@@ -504,7 +513,7 @@ static void mm_region_worker(void *ctx, int ith, int nth)
         r1[i] =
             r0[i] + reg->mad_rows < reg->mm[i].w->rows ? r0[i] + reg->mad_rows : reg->mm[i].w->rows;
         if (reg->gate_up) r0[1] = r0[0], r1[1] = r1[0];
-        mm_rect(reg, ith, reg->nl, N, false, r0, r1);
+        mm_rect(reg, ith, n0, n1, false, r0, r1);
     }
 }
 
@@ -512,8 +521,11 @@ static void mm_region_worker(void *ctx, int ith, int nth)
  * least as many tiles as workers, else each tile cut into enough row groups
  * for one chunk per worker (each group rebuilds its tile's tables; at 64
  * tokens, 1, 2 and 3 groups per tile measured 1,140 / 1,013 / 1,082 tok/s,
- * medians of 5 alternating runs, SMALL, 2 threads). Multiply-add: chunks of
- * about an eighth of a worker's share of rows, in whole 16-row panels. */
+ * medians of 5 alternating runs, SMALL, 2 threads, when AVX-512 still sent
+ * 64 tokens to the LUT). Multiply-add: blocks of MM_MAD_TOKENS tokens, each
+ * in chunks of about an eighth of a worker's share of rows (whole 16-row
+ * panels); a worker prepares a block's activations when it first takes one
+ * of its chunks. */
 static void mm_plan(struct mm_region *reg, int nth)
 {
     const int64_t N = reg->mm[0].N;
@@ -534,7 +546,8 @@ static void mm_plan(struct mm_region *reg, int nth)
     for (int i = 0; i < parts; i++)
         reg->mad_first[i + 1] =
             reg->mad_first[i] + (reg->mm[i].w->rows + reg->mad_rows - 1) / reg->mad_rows;
-    tpool_chunks_reset(&reg->mad, reg->nl < N ? reg->mad_first[parts] : 0);
+    const int64_t blocks = (N - reg->nl + MM_MAD_TOKENS - 1) / MM_MAD_TOKENS;
+    tpool_chunks_reset(&reg->mad, blocks * reg->mad_first[parts]);
 }
 
 /* Run n <= 3 matmuls of the same input x in one parallel region (the int8

@@ -33,6 +33,7 @@
 #ifndef LF_VLUT_H
 #define LF_VLUT_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -84,10 +85,20 @@ _Static_assert(VLUT_KT % VLUT_SUB == 0, "K-tiles are whole sub-tiles");
  * 48-64 tokens up the two measured within noise of each other (a repeat of
  * the 32-sequence comparison, 9 alternating runs: 1,047 MAD against 1,029
  * LUT). With that multiply-add kernel a partly filled LUT tile never wins
- * on AVX-512, so its crossover is a whole tile. AVX2: 0. */
+ * on AVX-512, so its crossover is a whole tile. AVX2: 0.
+ * Then the forward pass ran the multiply-add kernel on 32-token blocks
+ * (each block's activations in L1/L2 while the rows pass over them, chunks
+ * shared out as the workers come for them), and on AVX-512 it beat the
+ * LUT at every width measured (SMALL, 2 threads, medians of alternating
+ * runs): 64 sequences 1,495 against 1,168 tok/s, 128 sequences 1,401
+ * against 1,343, prefill of 512 tokens 1,429 against 1,282 (every run),
+ * BitNet-2B prefill of 128 104-143 against 89-111. So AVX-512 never sends
+ * tokens to the LUT (VLUT_LUT_NEVER); the LUT kernel stays built, tested
+ * on every ISA and benchmarked (bench_kernels), and AVX2 uses it. */
+#define VLUT_LUT_NEVER INT_MAX
 #define VLUT_CROSSOVER_AVX512 32
 #define VLUT_CROSSOVER_AVX2 18
-#define VLUT_LUT_MIN_AVX512 64
+#define VLUT_LUT_MIN_AVX512 VLUT_LUT_NEVER
 #define VLUT_LUT_MIN_AVX2 0
 
 /* A packed ternary matrix: a borrowed view of caller-owned bytes. Either

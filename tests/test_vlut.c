@@ -546,8 +546,8 @@ static void test_multi_parts(void **state)
 
 /* vlut_gemm follows the crossover when both layouts exist, and uses the one
  * present otherwise. Per ISA: below vlut_lut_min the multiply-add kernel
- * takes everything (AVX-512: 64; AVX2: 0); above it whole 32-token tiles go
- * to the LUT and a remainder too if it reaches the crossover. */
+ * takes everything (AVX-512: every width; AVX2: 0); above it whole 32-token
+ * tiles go to the LUT and a remainder too if it reaches the crossover. */
 static void test_gemm_picks_layout(void **state)
 {
     (void)state;
@@ -555,7 +555,13 @@ static void test_gemm_picks_layout(void **state)
         if (!kern_isa_supported((enum kern_isa)isa)) continue;
         set_isa((enum kern_isa)isa);
         const int64_t c = kern_ops()->vlut_crossover, L = kern_ops()->vlut_lut_min;
-        if (isa == KERN_ISA_AVX512) assert_int_equal(L, 64);
+        if (isa == KERN_ISA_AVX512) {
+            assert_int_equal(L, VLUT_LUT_NEVER);
+            static const int64_t ns[] = {1, 31, 32, 64, 70, 512, 100000};
+            for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
+                assert_int_equal(vlut_lut_tokens(ns[i]), 0);
+            continue;
+        }
         if (isa == KERN_ISA_AVX2) assert_int_equal(L, 0);
         assert_int_equal(vlut_lut_tokens(1), 0);
         if (L > 0) assert_int_equal(vlut_lut_tokens(L - 1), 0);
