@@ -3,6 +3,7 @@
 
 #include "kernels/quant.h"
 
+#include <math.h>
 #include <string.h>
 
 /* Element i of a key/value row of floats or (f16 set) IEEE halves. */
@@ -11,19 +12,26 @@ static inline float elem(const void *p, int64_t i, int f16)
     return f16 ? quant_f16_to_f32(((const uint16_t *)p)[i]) : ((const float *)p)[i];
 }
 
-static float dot(const float *a, const void *b, int32_t n, int f16)
+/* The eight-lane tree of attn.h; fused: lane += a*b with one rounding
+ * (attention scores), else a*b and the sum rounded separately
+ * (attn_dot_ref). */
+static float dot(const float *a, const void *b, int32_t n, int f16, int fused)
 {
     float l[8] = {0};
     for (int32_t i = 0; i < n; i++) {
-        const float p = a[i] * elem(b, i, f16);
-        l[i % 8] = l[i % 8] + p;
+        if (fused) {
+            l[i % 8] = fmaf(a[i], elem(b, i, f16), l[i % 8]);
+        } else {
+            const float p = a[i] * elem(b, i, f16);
+            l[i % 8] = l[i % 8] + p;
+        }
     }
     return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
 }
 
 float attn_dot_ref(const float *a, const float *b, int32_t n)
 {
-    return dot(a, b, n, 0);
+    return dot(a, b, n, 0, 0);
 }
 
 static void scores(const float *q, int32_t G, const void *K, int64_t stride, int32_t n, int32_t hd,
@@ -33,7 +41,7 @@ static void scores(const float *q, int32_t G, const void *K, int64_t stride, int
     for (int32_t g = 0; g < G; g++)
         for (int32_t t = 0; t < n; t++)
             out[g * ld + t] =
-                dot(q + (int64_t)g * hd, (const char *)K + t * row_bytes, hd, f16) * scale;
+                dot(q + (int64_t)g * hd, (const char *)K + t * row_bytes, hd, f16, 1) * scale;
 }
 
 static void mix(const float *w, int64_t ld, int32_t G, const void *V, int64_t stride, int32_t n,
@@ -45,10 +53,8 @@ static void mix(const float *w, int64_t ld, int32_t G, const void *V, int64_t st
         memset(o, 0, (size_t)hd * sizeof *o);
         for (int32_t t = 0; t < n; t++) {
             const char *v = (const char *)V + t * row_bytes;
-            for (int32_t i = 0; i < hd; i++) {
-                const float p = w[g * ld + t] * elem(v, i, f16);
-                o[i] = o[i] + p;
-            }
+            for (int32_t i = 0; i < hd; i++)
+                o[i] = fmaf(w[g * ld + t], elem(v, i, f16), o[i]);
         }
     }
 }

@@ -6,10 +6,14 @@
  *
  * Scores: s[g][t] = dot(q_g, K[t]) * scale for t in [0, n), where dot is
  * defined by eight interleaved partial sums (element i goes to lane i % 8,
- * each lane adds in order, a*b + c rounded twice - no fused multiply-add) and
- * the tree ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)). Mix: out_g[i] = sum over t in
- * order of w_g[t] * V[t][i], starting from 0. Both orders are what 8-wide
- * vectors do, so the SIMD versions give the reference's floats bit for bit.
+ * each lane adds in order with a fused multiply-add, l = fmaf(a, b, l): one
+ * rounding) and the tree ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)). Mix:
+ * out_g[i] = fmaf(w_g[t], V[t][i], out_g[i]) over t in order, starting from
+ * 0. Both orders are what 8-wide vectors do, so the SIMD versions give the
+ * reference's floats bit for bit (every SIMD ISA here has FMA; the
+ * reference calls fmaf). Fused: one instruction instead of a multiply and
+ * an add; prefill attention of 512 tokens (SMALL, 2 threads) measured
+ * 93-107 -> 76-83 ms in paired runs.
  *
  * Shapes: q is G x hd (head after head), K and V rows are `stride` floats
  * apart, scores and weights are G rows of `ld` floats, out is G x hd.
@@ -19,7 +23,8 @@
 
 #include <stdint.h>
 
-/* The dot product above, for callers outside the kernels. */
+/* The dot product above but with each product and sum rounded separately
+ * (no fused multiply-add), for the float matmuls of the reference path. */
 float attn_dot_ref(const float *a, const float *b, int32_t n);
 
 void attn_scores_ref(const float *q, int32_t G, const float *K, int64_t stride, int32_t n,

@@ -8,6 +8,7 @@
 #include "kernels/attn.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 /* Element i of a key/value row stored as float or (f16 set) IEEE half:
@@ -28,13 +29,11 @@ static inline __attribute__((always_inline)) float dot(const float *a, const voi
     __m256 acc = _mm256_setzero_ps();
     int32_t i = 0;
     for (; i + 8 <= n; i += 8)
-        acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(a + i), load8(b, i, f16)));
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load8(b, i, f16), acc);
     float l[8];
     _mm256_storeu_ps(l, acc);
-    for (; i < n; i++) {
-        const float p = a[i] * load1(b, i, f16);
-        l[i % 8] = l[i % 8] + p;
-    }
+    for (; i < n; i++)
+        l[i % 8] = fmaf(a[i], load1(b, i, f16), l[i % 8]);
     return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
 }
 
@@ -82,8 +81,8 @@ static inline __attribute__((always_inline)) void scores(const float *q, int32_t
                     const __m256 qv = _mm256_loadu_ps(qg + i);
 #pragma GCC unroll 8
                     for (int p = 0; p < 8; p++)
-                        acc[p] = _mm256_add_ps(
-                            acc[p], _mm256_mul_ps(qv, load8(Kb + (t0 + p) * stride * el, i, f16)));
+                        acc[p] =
+                            _mm256_fmadd_ps(qv, load8(Kb + (t0 + p) * stride * el, i, f16), acc[p]);
                 }
                 /* acc[p] lane j = l_j of position t0+p; after the transpose
                  * acc[j] lane p = l_j of position t0+p */
@@ -124,10 +123,10 @@ static inline __attribute__((always_inline)) void mix_head(const float *w, const
         for (int32_t t = 0; t < n; t++) {
             const char *v = Vb + t * stride * el;
             const __m256 wt = _mm256_set1_ps(w[t]);
-            o0 = _mm256_add_ps(o0, _mm256_mul_ps(wt, load8(v, i, f16)));
-            o1 = _mm256_add_ps(o1, _mm256_mul_ps(wt, load8(v, i + 8, f16)));
-            o2 = _mm256_add_ps(o2, _mm256_mul_ps(wt, load8(v, i + 16, f16)));
-            o3 = _mm256_add_ps(o3, _mm256_mul_ps(wt, load8(v, i + 24, f16)));
+            o0 = _mm256_fmadd_ps(wt, load8(v, i, f16), o0);
+            o1 = _mm256_fmadd_ps(wt, load8(v, i + 8, f16), o1);
+            o2 = _mm256_fmadd_ps(wt, load8(v, i + 16, f16), o2);
+            o3 = _mm256_fmadd_ps(wt, load8(v, i + 24, f16), o3);
         }
         _mm256_storeu_ps(out + i, o0);
         _mm256_storeu_ps(out + i + 8, o1);
@@ -137,16 +136,13 @@ static inline __attribute__((always_inline)) void mix_head(const float *w, const
     for (; i + 8 <= hd; i += 8) {
         __m256 o = _mm256_setzero_ps();
         for (int32_t t = 0; t < n; t++)
-            o = _mm256_add_ps(
-                o, _mm256_mul_ps(_mm256_set1_ps(w[t]), load8(Vb + t * stride * el, i, f16)));
+            o = _mm256_fmadd_ps(_mm256_set1_ps(w[t]), load8(Vb + t * stride * el, i, f16), o);
         _mm256_storeu_ps(out + i, o);
     }
     for (; i < hd; i++) {
         float o = 0.0f;
-        for (int32_t t = 0; t < n; t++) {
-            const float p = w[t] * load1(Vb + t * stride * el, i, f16);
-            o = o + p;
-        }
+        for (int32_t t = 0; t < n; t++)
+            o = fmaf(w[t], load1(Vb + t * stride * el, i, f16), o);
         out[i] = o;
     }
 }

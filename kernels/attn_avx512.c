@@ -63,7 +63,7 @@ scores_block(const float *q, const int gn, const void *K, int64_t stride, int32_
             const __m512 qv = _mm512_broadcast_f32x8(_mm256_loadu_ps(q + (int64_t)g * hd + i));
 #pragma GCC unroll 4
             for (int p = 0; p < 4; p++)
-                acc[g][p] = _mm512_add_ps(acc[g][p], _mm512_mul_ps(qv, kv[p]));
+                acc[g][p] = _mm512_fmadd_ps(qv, kv[p], acc[g][p]);
         }
     }
     const int32_t nv = n - t0 < 8 ? n - t0 : 8;
@@ -161,7 +161,7 @@ mix_block(const float *w, int64_t ld, const int gn, const void *V, int64_t strid
             const __m512 wt = _mm512_set1_ps(w[g * ld + t]);
 #pragma GCC unroll 4
             for (int c = 0; c < nc; c++)
-                acc[g][c] = _mm512_add_ps(acc[g][c], _mm512_mul_ps(wt, vv[c]));
+                acc[g][c] = _mm512_fmadd_ps(wt, vv[c], acc[g][c]);
         }
     }
 #pragma GCC unroll 4
@@ -187,8 +187,9 @@ static inline __attribute__((always_inline)) void mix(const float *w, int64_t ld
         mix_block(wg, ld, GN, V, stride, n, i0, NC, og, hd, f16);                                  \
         break;
                 MIX(1, 1)
-                MIX(1, 2) MIX(1, 3) MIX(1, 4) MIX(2, 1) MIX(2, 2) MIX(2, 3) MIX(2, 4) MIX(3, 1)
-                    MIX(3, 2) MIX(3, 3) MIX(3, 4) MIX(4, 1) MIX(4, 2) MIX(4, 3) MIX(4, 4)
+                MIX(1, 2)
+                MIX(1, 3) MIX(1, 4) MIX(2, 1) MIX(2, 2) MIX(2, 3) MIX(2, 4) MIX(3, 1) MIX(3, 2)
+                    MIX(3, 3) MIX(3, 4) MIX(4, 1) MIX(4, 2) MIX(4, 3) MIX(4, 4)
 #undef MIX
             }
         }

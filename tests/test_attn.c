@@ -3,6 +3,7 @@
  * by hand. */
 #include "tests/testutil.h"
 
+#include "engine/status.h"
 #include "kernels/attn.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
@@ -33,6 +34,49 @@ static void test_by_hand(void **state)
     /* the dot's lane order: 1e8 + 1 - 1e8 loses the 1 in one lane, not across lanes */
     float a[9] = {1e8f, 1, 0, 0, 0, 0, 0, 0, -1e8f}, b[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
     assert_float_equal(attn_dot_ref(a, b, 9), 1.0f, 0); /* lane0: 1e8 - 1e8 = 0; lane1: 1 */
+}
+
+/* Scores and mix are fused multiply-adds (attn.h) on every ISA, f32 and
+ * f16 keys/values: with a = 1 + 2^-14 and b = 1 + 2^-10 (exact in f16),
+ * a*b = 1 + 2^-10 + 2^-14 + 2^-24 needs 24 bits after the point, so a
+ * separate multiply rounds the 2^-24 away (a tie, to even) and
+ * fmaf(a, b, -1) keeps it. Lane 0 of the score sees -1*1 first, then a*b;
+ * the mix adds -1*1, then a*b. */
+static void test_fused_multiply_add(void **state)
+{
+    (void)state;
+    enum { HD = 16 };
+    const float a = 1.0f + 0x1p-14f, b = 1.0f + 0x1p-10f;
+    const float fused = 0x1p-10f + 0x1p-14f + 0x1p-24f;
+    assert_true(fused != (a * b) - 1.0f); /* the case tells the two apart */
+    float q[HD] = {0}, Kf[HD] = {0}, Vf[2 * HD], w[2] = {-1.0f, a};
+    uint16_t Kh[HD], Vh[2 * HD];
+    q[0] = -1.0f, Kf[0] = 1.0f;
+    q[8] = a, Kf[8] = b; /* element 8 goes to lane 0 as well */
+    for (int i = 0; i < HD; i++) {
+        Vf[i] = 1.0f, Vf[HD + i] = b;
+        Kh[i] = quant_f32_to_f16(Kf[i]);
+        Vh[i] = quant_f32_to_f16(Vf[i]), Vh[HD + i] = quant_f32_to_f16(Vf[HD + i]);
+    }
+    assert_float_equal(quant_f16_to_f32(Kh[8]), b, 0);
+    char err[LF_ERRMSG_LEN];
+    for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {
+        if (!kern_isa_supported((enum kern_isa)isa)) continue;
+        assert_int_equal(kern_set_isa((enum kern_isa)isa, err, sizeof err), 0);
+        const struct kern_ops *ops = kern_ops();
+        float s = 0, o[HD];
+        ops->attn_scores(q, 1, Kf, HD, 1, HD, 1.0f, &s, 1);
+        assert_float_equal(s, fused, 0);
+        ops->attn_scores_f16(q, 1, Kh, HD, 1, HD, 1.0f, &s, 1);
+        assert_float_equal(s, fused, 0);
+        ops->attn_mix(w, 2, 1, Vf, HD, 2, HD, o);
+        for (int i = 0; i < HD; i++)
+            assert_float_equal(o[i], fused, 0);
+        ops->attn_mix_f16(w, 2, 1, Vh, HD, 2, HD, o);
+        for (int i = 0; i < HD; i++)
+            assert_float_equal(o[i], fused, 0);
+    }
+    assert_int_equal(kern_init(err, sizeof err), 0);
 }
 
 /* Every ISA's grouped kernels against the reference: head sizes with and
@@ -168,6 +212,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_by_hand),
+        cmocka_unit_test(test_fused_multiply_add),
         cmocka_unit_test(test_simd_bit_exact),
         cmocka_unit_test(test_f16_kv),
     };
