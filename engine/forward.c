@@ -405,13 +405,13 @@ static void gated_act(const struct fwd *f, float *gate, const float *up, int32_t
         }
 }
 
-/* Whether a region's matmuls run on the ternary kernels: all ternary with
- * both layouts, on the kernel path. */
+/* Whether a region's matmuls run on the ternary kernels: all ternary and
+ * repacked, on the kernel path. */
 static bool kernel_region(const struct mm_region *reg)
 {
     if (reg->mm[0].f->opt.reference) return false;
     for (int i = 0; i < reg->n; i++)
-        if (!reg->mm[i].int8 || !reg->mm[i].w->vl.lut || !reg->mm[i].w->vl.mad) return false;
+        if (!reg->mm[i].int8 || !reg->mm[i].w->packed) return false;
     return true;
 }
 
@@ -462,7 +462,7 @@ static void mm_region_static(const struct mm_region *reg, int ith, int nth)
         tpool_split_aligned(reg->mm[i].w->rows, 16, ith, nth, &r0[i], &r1[i]);
     for (int i = 0; i < reg->n; i++) {
         if (r0[i] >= r1[i]) continue;
-        if (reg->mm[i].int8 && reg->mm[i].w->vl.lut && !reg->mm[i].f->opt.reference)
+        if (reg->mm[i].int8 && reg->mm[i].w->packed && !reg->mm[i].f->opt.reference)
             matmul_vlut_rows(&reg->mm[i], &reg->mm[i].f->th[ith], r0[i], r1[i]);
         else
             matmul_ref_rows(&reg->mm[i], &reg->mm[i].f->th[ith], r0[i], r1[i]);
@@ -529,7 +529,10 @@ static void mm_region_worker(void *ctx, int ith, int nth)
 static void mm_plan(struct mm_region *reg, int nth)
 {
     const int64_t N = reg->mm[0].N;
-    reg->nl = vlut_lut_tokens(N);
+    bool lut = true; /* every matrix has the LUT layout (not built on AVX-512) */
+    for (int i = 0; i < reg->n; i++)
+        lut = lut && reg->mm[i].w->vl.lut;
+    reg->nl = lut ? vlut_lut_tokens(N) : 0;
     const int64_t tiles = (reg->nl + VLUT_LANES - 1) / VLUT_LANES;
     int64_t groups = 1;
     while (tiles > 0 && groups < 4 && tiles * groups < nth)

@@ -11,6 +11,7 @@
 #include "engine/mem.h"
 #include "engine/status.h"
 #include "engine/tokenizer.h"
+#include "kernels/kernels.h"
 
 #include <math.h>
 #include <sys/mman.h>
@@ -204,14 +205,18 @@ static void release_pages(const struct model_weight *w)
     if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
-/* Repack one ternary weight into both kernel layouts with a per-row scale.
- * Groups of all-zero trits carry no weight, so their block scale does not
- * matter; a row whose other groups disagree on the scale is left to the
- * reference path (returns 0 with w->packed NULL). */
+/* Repack one ternary weight into the kernel layouts with a per-row scale:
+ * the multiply-add layout always, the Vec-LUT layout only if the ISA
+ * selected now can send tokens to it (vlut.h: AVX-512 sends every width to
+ * the multiply-add kernel, so the LUT copy would be dead memory - 2 bits
+ * per weight). Groups of all-zero trits carry no weight, so their block
+ * scale does not matter; a row whose other groups disagree on the scale is
+ * left to the reference path (returns 0 with w->packed NULL). */
 static int repack(struct model_weight *w, int8_t *trits, float *scales)
 {
     const int64_t M = w->rows, K = w->cols, group = quant_ternary_scale_group(w->type, K);
-    const int64_t lut_b = vlut_lut_row_bytes(K), mad_b = vlut_mad_row_bytes(K);
+    const bool lut = kern_ops()->vlut_lut_min != VLUT_LUT_NEVER;
+    const int64_t lut_b = lut ? vlut_lut_row_bytes(K) : 0, mad_b = vlut_mad_row_bytes(K);
     const size_t bytes = (size_t)M * (size_t)(lut_b + mad_b) + (size_t)M * sizeof(float);
     uint8_t *mem = lf_big_alloc(bytes);
     if (!mem) return LF_ERR_NOMEM;
@@ -231,13 +236,13 @@ static int repack(struct model_weight *w, int8_t *trits, float *scales)
             s = scales[g0 / group], have = true;
         }
         row_scale[r] = s;
-        vlut_pack_lut_matrix_row(trits, M, K, r, mem);
+        if (lut) vlut_pack_lut_matrix_row(trits, M, K, r, mem);
         vlut_pack_mad_row(trits, K, mem + (size_t)M * (size_t)lut_b + (size_t)r * (size_t)mad_b);
     }
     w->packed = mem;
     w->packed_bytes = bytes;
     w->row_scale = row_scale;
-    w->vl = (struct vlut_weights){M, K, mem, mem + (size_t)M * (size_t)lut_b};
+    w->vl = (struct vlut_weights){M, K, lut ? mem : NULL, mem + (size_t)M * (size_t)lut_b};
     return 0;
 }
 
@@ -260,8 +265,7 @@ static int repack_all(struct model *m)
             if (rc) break;
             if (ws[i]->packed) {
                 m->n_repacked++;
-                m->repacked_bytes += (uint64_t)ws[i]->rows *
-                                     (uint64_t)(vlut_lut_row_bytes(ws[i]->cols) + vlut_mad_row_bytes(ws[i]->cols));
+                m->repacked_bytes += ws[i]->packed_bytes - (size_t)ws[i]->rows * sizeof(float);
                 release_pages(ws[i]);
             } else {
                 m->n_not_repacked++;

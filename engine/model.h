@@ -65,8 +65,9 @@ struct model_weight {
     const void *data;
     int64_t rows, cols;
     float scale;
-    /* Ternary weights repacked at load for the Vec-LUT / multiply-add kernels
-     * (both layouts), with one scale per row. vl.lut is NULL when the tensor
+    /* Ternary weights repacked at load for the multiply-add kernel and, if
+     * the ISA selected at load can use it, the Vec-LUT kernel (vl.lut NULL
+     * otherwise), with one scale per row. packed is NULL when the tensor
      * was not repacked (not ternary, or a row mixes block scales). */
     struct vlut_weights vl;
     float *row_scale;  /* (rows) */
