@@ -133,6 +133,12 @@ int sched_new(const struct model *m, const struct sched_config *cfg, struct sche
     fo.n_threads = c.n_threads;
     if (!rc) rc = fwd_new(m, s->max_rows, c.n_ctx, &fo, &s->fwd, err, err_len);
     if (rc) goto fail;
+    /* Map the whole KV cache in now (it is zero already; the write makes the
+     * kernel supply the pages): faulting huge-page-advised memory in under
+     * load stalls the first requests - a fresh server's first 16 requests
+     * (SMALL, 64 + 64 tokens) measured TTFT p99 2.2 s against 0.41 s warm,
+     * 0.43-0.46 s with this. llama.cpp clears its KV buffer at start too. */
+    memset(s->kv->data, 0, s->kv->bytes);
     s->logits = malloc((size_t)c.n_slots * s->n_vocab * sizeof *s->logits);
     s->rows = malloc((size_t)s->max_rows * sizeof *s->rows);
     s->info = malloc((size_t)s->max_rows * sizeof *s->info);
