@@ -80,8 +80,8 @@ struct sched_config sched_config_default(void)
 {
     return (struct sched_config){.n_slots = 4,
                                  .n_ctx = 2048,
-                                 .batch_tokens = 256,
-                                 .prefill_cap = 64,
+                                 .batch_tokens = SCHED_DEFAULT_BATCH_TOKENS,
+                                 .prefill_cap = SCHED_DEFAULT_PREFILL_CAP,
                                  .max_queue = 256,
                                  .n_threads = 1,
                                  .kv_type = KV_F16};

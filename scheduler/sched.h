@@ -33,8 +33,20 @@ struct sched_config {
     enum kv_type kv_type; /* element type of the KV cache */
 };
 
-/* n_slots 4, n_ctx 2048, batch_tokens 256, prefill_cap 64, max_queue 256, 1 thread,
- * f16 KV cache. */
+/* Default step budget and per-request prompt chunk. A wave of requests
+ * that arrive together (a closed loop, a burst) then has its prompts done
+ * in one or two steps before any of them decodes, instead of interleaving
+ * long prefill steps with the first decode steps of the wave: 64 requests
+ * at concurrency 16 (SMALL, 64 + 64 tokens, 3 runs each) measured ITL p99
+ * 22-32 ms, TTFT p99 476-551 ms and 716-828 output tok/s, against 132-152,
+ * 583-663 and 612-666 with 256 / 64; Poisson arrivals at 8 and 12 requests
+ * a second were no worse (ITL p99 40 / 61 against 63 / 88 ms). As in
+ * llama.cpp's server, whose default batch is 2,048 tokens. */
+#define SCHED_DEFAULT_BATCH_TOKENS 1024
+#define SCHED_DEFAULT_PREFILL_CAP 256
+
+/* n_slots 4, n_ctx 2048, batch_tokens and prefill_cap the defaults above,
+ * max_queue 256, 1 thread, f16 KV cache. */
 struct sched_config sched_config_default(void);
 
 /* One row of a step, for observers and tests. */

@@ -684,8 +684,7 @@ static int sbench_run(const struct model *m, const struct sbench *b, bool serial
     struct sched_config sc = sched_config_default();
     sc.n_slots = serial ? 1 : b->max_inflight > 0 && b->max_inflight < b->K ? b->max_inflight : b->K;
     sc.n_ctx = b->P + b->G + 1;
-    sc.batch_tokens = sc.n_slots > 256 ? sc.n_slots : 256;
-    sc.prefill_cap = 64;
+    if (sc.batch_tokens < sc.n_slots) sc.batch_tokens = sc.n_slots;
     sc.max_queue = b->K;
     sc.n_threads = b->threads;
     sc.kv_type = b->kv_type;

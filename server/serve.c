@@ -39,8 +39,8 @@ static void serve_usage(FILE *f)
             "                          LUTFUSE_CTX)\n"
             "      --kv-type T         KV cache elements: f16 (half the memory and bytes per\n"
             "                          step) or f32 (exact) (default f16; LUTFUSE_KV_TYPE)\n"
-            "      --batch-tokens N    token budget of one fused step (default 256)\n"
-            "      --prefill-cap N     prompt tokens per request per step (default 64)\n"
+            "      --batch-tokens N    token budget of one fused step (default 1024)\n"
+            "      --prefill-cap N     prompt tokens per request per step (default 256)\n"
             "      --max-queue N       requests waiting for a free slot before 503 (default 64;\n"
             "                          LUTFUSE_MAX_QUEUE)\n"
             "      --api-key KEY       require 'Authorization: Bearer KEY' (LUTFUSE_API_KEY)\n"
@@ -99,7 +99,7 @@ int cmd_serve(int argc, char **argv)
     hc.port = env_int("LUTFUSE_PORT", hc.port);
     hc.api_key = getenv("LUTFUSE_API_KEY");
     int threads = env_int("LUTFUSE_THREADS", 0), max_seqs = env_int("LUTFUSE_MAX_SEQS", 8);
-    int ctx = env_int("LUTFUSE_CTX", 0), batch = 256, cap = 64;
+    int ctx = env_int("LUTFUSE_CTX", 0), batch = SCHED_DEFAULT_BATCH_TOKENS, cap = SCHED_DEFAULT_PREFILL_CAP;
     int max_queue = env_int("LUTFUSE_MAX_QUEUE", 64), grace = 10, max_body = (int)hc.max_body;
     const char *kv_name = getenv("LUTFUSE_KV_TYPE") ? getenv("LUTFUSE_KV_TYPE") : "f16";
     int c, rc = 0;
