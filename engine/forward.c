@@ -234,6 +234,15 @@ void fwd_free(struct fwd *f)
 /* ---- building blocks (per row, fixed order) ---- */
 
 /* o = w * x / sqrt(mean(x^2) + eps), the sum in act.h's 16-lane order. */
+/* x += a (the residual), through the kernels unless on the reference path. */
+static void add(const struct fwd *f, float *x, const float *a, int32_t n)
+{
+    if (f->opt.reference)
+        act_add_ref(x, a, n);
+    else
+        kern_ops()->act_add(x, a, n);
+}
+
 static void rmsnorm(const struct fwd *f, float *o, const float *x, const float *w, int32_t n,
                     float eps)
 {
@@ -363,6 +372,10 @@ static void head_q8_worker(void *ctx, int ith, int nth)
     }
 }
 
+/* Tokens per multiply-add block: a block's activations (32 x K int8) stay in
+ * L1/L2 while the rows of a chunk pass over them. */
+#define MM_MAD_TOKENS 32
+
 /* Up to three matmuls over the same input in one parallel region (q, k, v;
  * gate, up; or one), each split by output rows; with gate_up set, the
  * gated activation is applied to every range of columns right after both
@@ -375,15 +388,14 @@ static void head_q8_worker(void *ctx, int ith, int nth)
  * matrices' rows it covers), then the multiply-add chunks of the remaining
  * tokens: blocks of MM_MAD_TOKENS tokens x mad_rows rows of one matrix (or
  * of gate and up together). */
-/* Tokens per multiply-add block: a block's activations (32 x K int8) stay in
- * L1/L2 while the rows of a chunk pass over them. */
-#define MM_MAD_TOKENS 32
 struct mm_region {
     struct mm_task mm[3];
     int n;
     bool gate_up;
     int64_t nl, lut_groups, mad_rows;
-    int64_t mad_first[4]; /* first multiply-add chunk of each matrix; [n]: the count */
+    /* first multiply-add chunk of each matrix within a token block, and after
+     * the last matrix the chunks per block (gate and up count as one) */
+    int64_t mad_first[4];
     struct tpool_chunks lut, mad;
 };
 
@@ -636,8 +648,7 @@ static void rows_one(const struct rows_task *t, int ith, int64_t i)
         break;
     case ROWS_PRENORM:
         if (t->add)
-            for (int32_t j = 0; j < E; j++)
-                x[j] += t->add[(size_t)i * E + j];
+            add(f, x, t->add + (size_t)i * E, E);
         rmsnorm(f, xb, x, t->norm, E, hp->rms_eps);
         if (t->quant) quantize_row(f, xb, (int32_t)i, E);
         break;
@@ -677,8 +688,7 @@ static void rows_one(const struct rows_task *t, int ith, int64_t i)
     case ROWS_HEAD: {
         const int32_t o = t->rows[i].logits;
         if (o < 0) break;
-        for (int32_t j = 0; j < E; j++)
-            x[j] += t->add[(size_t)i * E + j];
+        add(f, x, t->add + (size_t)i * E, E);
         float *hb = f->xb + (size_t)o * W;
         rmsnorm(f, hb, x, t->norm, E, hp->rms_eps);
         if (t->quant) {

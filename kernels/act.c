@@ -35,6 +35,12 @@ void act_dequant_ref(const int32_t *yi, int64_t ldi, int64_t N, int64_t r0, int6
             y[n * ldy + r] = (float)yi[n * ldi + r] * rs[r] / xs[n] * scale;
 }
 
+void act_add_ref(float *x, const float *a, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++)
+        x[j] = x[j] + a[j];
+}
+
 float act_expf(float x)
 {
     x = x > ACT_EXP_HI ? ACT_EXP_HI : x < ACT_EXP_LO ? ACT_EXP_LO : x;

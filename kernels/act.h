@@ -43,6 +43,7 @@ void act_dequant_avx512(const int32_t *yi, int64_t ldi, int64_t N, int64_t r0, i
  * act_softmax: x[j] = e(x[j] - max) / sum_j e(x[j] - max), with e = act_expf,
  *   the division as one multiply by the reciprocal of the sum.
  * act_swiglu: g[j] = g[j] * (1 / (1 + e(-g[j]))) * u[j] (SiLU(g) * u).
+ * act_add: x[j] = x[j] + a[j] (the residual connection).
  */
 float act_expf(float x);
 float act_sum16_ref(const float *x, int64_t n);
@@ -55,6 +56,9 @@ void act_swiglu_avx2(float *g, const float *u, int64_t n);
 void act_rmsnorm_avx512(float *o, const float *x, const float *w, int64_t n, float eps);
 void act_softmax_avx512(float *x, int64_t n);
 void act_swiglu_avx512(float *g, const float *u, int64_t n);
+void act_add_ref(float *x, const float *a, int64_t n);
+void act_add_avx2(float *x, const float *a, int64_t n);
+void act_add_avx512(float *x, const float *a, int64_t n);
 
 /* The constants of act_expf, shared by every version. */
 #define ACT_EXP_HI 88.0f /* n <= 127: 2^n stays a normal float */

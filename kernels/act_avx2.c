@@ -152,3 +152,12 @@ void act_swiglu_avx2(float *g, const float *u, int64_t n)
                             _mm256_mul_ps(_mm256_mul_ps(v, sig), _mm256_maskload_ps(u + j, k)));
     }
 }
+
+void act_add_avx2(float *x, const float *a, int64_t n)
+{
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        _mm256_storeu_ps(x + j, _mm256_add_ps(_mm256_loadu_ps(x + j), _mm256_loadu_ps(a + j)));
+    for (; j < n; j++)
+        x[j] = x[j] + a[j];
+}

@@ -126,3 +126,13 @@ void act_swiglu_avx512(float *g, const float *u, int64_t n)
             g + j, k, _mm512_mul_ps(_mm512_mul_ps(v, sig), _mm512_maskz_loadu_ps(k, u + j)));
     }
 }
+
+void act_add_avx512(float *x, const float *a, int64_t n)
+{
+    for (int64_t j = 0; j < n; j += 16) {
+        const __mmask16 k = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+        _mm512_mask_storeu_ps(
+            x + j, k,
+            _mm512_add_ps(_mm512_maskz_loadu_ps(k, x + j), _mm512_maskz_loadu_ps(k, a + j)));
+    }
+}

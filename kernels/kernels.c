@@ -32,6 +32,7 @@ static struct kern_ops kern_table = {
     .act_rmsnorm = act_rmsnorm_ref,
     .act_softmax = act_softmax_ref,
     .act_swiglu = act_swiglu_ref,
+    .act_add = act_add_ref,
     .attn_scores = attn_scores_ref,
     .attn_mix = attn_mix_ref,
     .attn_scores_f16 = attn_scores_f16_ref,
@@ -110,6 +111,7 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
     t->act_rmsnorm = act_rmsnorm_ref;
     t->act_softmax = act_softmax_ref;
     t->act_swiglu = act_swiglu_ref;
+    t->act_add = act_add_ref;
     t->attn_scores = attn_scores_ref;
     t->attn_mix = attn_mix_ref;
     t->attn_scores_f16 = attn_scores_f16_ref;
@@ -131,6 +133,7 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
         t->act_rmsnorm = act_rmsnorm_avx2;
         t->act_softmax = act_softmax_avx2;
         t->act_swiglu = act_swiglu_avx2;
+        t->act_add = act_add_avx2;
     }
     if (isa >= KERN_ISA_AVX512) {
         t->vlut_lut_gather = vlut_lut_gather_avx512;
@@ -152,6 +155,7 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
         t->act_rmsnorm = act_rmsnorm_avx512;
         t->act_softmax = act_softmax_avx512;
         t->act_swiglu = act_swiglu_avx512;
+        t->act_add = act_add_avx512;
     }
 }
 

@@ -214,8 +214,21 @@ static void test_float_kernels_every_isa(void **state)
             (a2 ? act_swiglu_avx2 : act_swiglu_avx512)(r1, u, n);
             if (memcmp(r0, r1, sizeof r0))
                 fail_msg("swiglu %s n=%lld", kern_isa_name((enum kern_isa)isa), (long long)n);
+            memcpy(r0, x, sizeof r0), memcpy(r1, x, sizeof r1);
+            act_add_ref(r0, u, n);
+            (a2 ? act_add_avx2 : act_add_avx512)(r1, u, n);
+            if (memcmp(r0, r1, sizeof r0)) /* and nothing past n */
+                fail_msg("add %s n=%lld", kern_isa_name((enum kern_isa)isa), (long long)n);
         }
     }
+    /* the residual add by hand, special values included */
+    float a[4] = {1.0f, -0.0f, INFINITY, 1e30f};
+    const float b[4] = {2.0f, 0.0f, -1.0f, 1e30f};
+    act_add_ref(a, b, 4);
+    assert_float_equal(a[0], 3.0f, 0);
+    assert_true(a[1] == 0.0f && !signbit(a[1]));
+    assert_true(isinf(a[2]) && a[2] > 0);
+    assert_float_equal(a[3], 2e30f, 0);
 }
 
 int main(void)
