@@ -296,7 +296,7 @@ struct mm_task {
  * With int8 and a ternary weight: x was quantized per row into f->xq/xs,
  * products accumulate in int32 per scale group (groups of all-zero trits
  * are skipped), runs of equal scales are summed in int32 first, and
- * y = (sum_runs acc * s) / xs * scale. */
+ * y = (sum_runs acc * s) * (scale / xs), as act_dequant. */
 static void matmul_ref_rows(const struct mm_task *t, struct fwd_thread *th, int64_t r0, int64_t r1)
 {
     const struct model_weight *w = t->w;
@@ -324,7 +324,7 @@ static void matmul_ref_rows(const struct mm_task *t, struct fwd_thread *th, int6
                     acc += part;
                 }
                 if (in_run) sum += (float)acc * run_s;
-                t->y[(size_t)n * t->ldy + r] = sum / t->f->xs[n] * w->scale;
+                t->y[(size_t)n * t->ldy + r] = sum * (w->scale / t->f->xs[n]);
             }
         }
         return;
@@ -339,7 +339,7 @@ static void matmul_ref_rows(const struct mm_task *t, struct fwd_thread *th, int6
 }
 
 /* Kernel rows [r0, r1): exact int32 products from vlut_gemm, then the same
- * epilogue as the reference: ((float)acc * s) / xs * scale. */
+ * epilogue as the reference: ((float)acc * s) * (scale / xs). */
 static void matmul_vlut_rows(const struct mm_task *t, struct fwd_thread *th, int64_t r0, int64_t r1)
 {
     const struct model_weight *w = t->w;

@@ -30,9 +30,11 @@ void act_quant_i8_ref(const float *x, int64_t n, int8_t *q, float *xs)
 void act_dequant_ref(const int32_t *yi, int64_t ldi, int64_t N, int64_t r0, int64_t r1,
                      const float *rs, const float *xs, float scale, float *y, int64_t ldy)
 {
-    for (int64_t n = 0; n < N; n++)
+    for (int64_t n = 0; n < N; n++) {
+        const float d = scale / xs[n];
         for (int64_t r = r0; r < r1; r++)
-            y[n * ldy + r] = (float)yi[n * ldi + r] * rs[r] / xs[n] * scale;
+            y[n * ldy + r] = (float)yi[n * ldi + r] * rs[r] * d;
+    }
 }
 
 void act_add_ref(float *x, const float *a, int64_t n)

@@ -16,10 +16,11 @@ void act_quant_i8_ref(const float *x, int64_t n, int8_t *q, float *xs);
 void act_quant_i8_avx2(const float *x, int64_t n, int8_t *q, float *xs);
 void act_quant_i8_avx512(const float *x, int64_t n, int8_t *q, float *xs);
 
-/* act_dequant: y[n*ldy + r] = (float)yi[n*ldi + r] * rs[r] / xs[n] * scale
- * for n in [0,N), r in [r0,r1), rounded after each operation in that order
- * (int32 products of a ternary matmul back to floats: the row's weight scale,
- * the token's activation scale, the tensor scale). */
+/* act_dequant: y[n*ldy + r] = ((float)yi[n*ldi + r] * rs[r]) * d[n] with
+ * d[n] = scale / xs[n], for n in [0,N), r in [r0,r1), rounded after each
+ * operation in that order (int32 products of a ternary matmul back to
+ * floats: the row's weight scale, then the tensor scale over the token's
+ * activation scale, divided once per token rather than once per element). */
 void act_dequant_ref(const int32_t *yi, int64_t ldi, int64_t N, int64_t r0, int64_t r1,
                      const float *rs, const float *xs, float scale, float *y, int64_t ldy);
 void act_dequant_avx2(const int32_t *yi, int64_t ldi, int64_t N, int64_t r0, int64_t r1,

@@ -43,20 +43,18 @@ void act_quant_i8_avx2(const float *x, int64_t n, int8_t *q, float *xs)
 void act_dequant_avx2(const int32_t *yi, int64_t ldi, int64_t N, int64_t r0, int64_t r1,
                       const float *rs, const float *xs, float scale, float *y, int64_t ldy)
 {
-    const __m256 vscale = _mm256_set1_ps(scale);
     for (int64_t n = 0; n < N; n++) {
         const int32_t *in = yi + n * ldi;
         float *out = y + n * ldy;
-        const __m256 vx = _mm256_set1_ps(xs[n]);
+        const float d = scale / xs[n];
+        const __m256 vd = _mm256_set1_ps(d);
         int64_t r = r0;
         for (; r + 8 <= r1; r += 8) {
             const __m256 v = _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(in + r)));
-            _mm256_storeu_ps(
-                out + r, _mm256_mul_ps(_mm256_div_ps(_mm256_mul_ps(v, _mm256_loadu_ps(rs + r)), vx),
-                                       vscale));
+            _mm256_storeu_ps(out + r, _mm256_mul_ps(_mm256_mul_ps(v, _mm256_loadu_ps(rs + r)), vd));
         }
         for (; r < r1; r++)
-            out[r] = (float)in[r] * rs[r] / xs[n] * scale;
+            out[r] = (float)in[r] * rs[r] * d;
     }
 }
 

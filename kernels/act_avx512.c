@@ -27,17 +27,16 @@ void act_quant_i8_avx512(const float *x, int64_t n, int8_t *q, float *xs)
 void act_dequant_avx512(const int32_t *yi, int64_t ldi, int64_t N, int64_t r0, int64_t r1,
                         const float *rs, const float *xs, float scale, float *y, int64_t ldy)
 {
-    const __m512 vscale = _mm512_set1_ps(scale);
     for (int64_t n = 0; n < N; n++) {
         const int32_t *in = yi + n * ldi;
         float *out = y + n * ldy;
-        const __m512 vx = _mm512_set1_ps(xs[n]);
+        const __m512 vd = _mm512_set1_ps(scale / xs[n]);
         for (int64_t r = r0; r < r1; r += 16) {
             const __mmask16 k =
                 r1 - r >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (r1 - r)) - 1);
             const __m512 v = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(k, in + r));
             const __m512 p = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(k, rs + r));
-            _mm512_mask_storeu_ps(out + r, k, _mm512_mul_ps(_mm512_div_ps(p, vx), vscale));
+            _mm512_mask_storeu_ps(out + r, k, _mm512_mul_ps(p, vd));
         }
     }
 }

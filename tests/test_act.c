@@ -108,7 +108,7 @@ static void test_dequant_every_isa(void **state)
         xs[n] = 12.7f * (float)(n + 1);
     yi[2 * M + 3] = 1000;
     act_dequant_ref(yi, M, N, 0, M, rs, xs, 0.25f, want, LD);
-    assert_true(want[2 * LD + 3] == 1000.0f * rs[3] / xs[2] * 0.25f);
+    assert_true(want[2 * LD + 3] == 1000.0f * rs[3] * (0.25f / xs[2]));
     for (int isa = 1; isa < KERN_ISA_COUNT; isa++) {
         if (!kern_isa_supported((enum kern_isa)isa)) continue;
         for (int r0 = 0; r0 < M; r0 += 5)
