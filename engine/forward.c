@@ -449,14 +449,20 @@ static void mm_rect(const struct mm_region *reg, int ith, int64_t n0, int64_t n1
                                          r0[i], r1[i]};
     }
     if (np == 0) return;
-    if (lut)
-        vlut_gemm_multi(parts, np, x, nt, th->ws, f->ws_size);
-    else
-        for (int j = 0; j < np; j++)
-            vlut_mad_run(parts[j].w, nt, parts[j].y, parts[j].m0, parts[j].m1, th->ws, f->ws_size);
+    if (lut) vlut_gemm_multi(parts, np, x, nt, th->ws, f->ws_size);
     for (int j = 0; j < np; j++) {
         const struct mm_task *t = &reg->mm[which[j]];
         const struct model_weight *w = t->w;
+        if (!lut && w->vl.panel) { /* the kernel writes the floats itself */
+            float d[MM_MAD_TOKENS];
+            for (int64_t n = 0; n < nt; n++)
+                d[n] = w->scale / f->xs[n0 + n];
+            vlut_mad_run_dequant(&w->vl, nt, w->row_scale, d, t->y + n0 * t->ldy, t->ldy,
+                                 parts[j].m0, parts[j].m1, th->ws, f->ws_size);
+            continue;
+        }
+        if (!lut)
+            vlut_mad_run(parts[j].w, nt, parts[j].y, parts[j].m0, parts[j].m1, th->ws, f->ws_size);
         kern_ops()->act_dequant(parts[j].y, w->rows, nt, parts[j].m0, parts[j].m1, w->row_scale,
                                 f->xs + n0, w->scale, t->y + n0 * t->ldy, t->ldy);
     }
@@ -535,7 +541,7 @@ static void mm_region_worker(void *ctx, int ith, int nth)
  * tokens, 1, 2 and 3 groups per tile measured 1,140 / 1,013 / 1,082 tok/s,
  * medians of 5 alternating runs, SMALL, 2 threads, when AVX-512 still sent
  * 64 tokens to the LUT). Multiply-add: blocks of MM_MAD_TOKENS tokens, each
- * in chunks of about an eighth of a worker's share of rows (whole 16-row
+ * in chunks of about an eighth of a worker's share of rows (whole pairs of 16-row
  * panels); a worker prepares a block's activations when it first takes one
  * of its chunks. */
 static void mm_plan(struct mm_region *reg, int nth)
@@ -555,8 +561,9 @@ static void mm_plan(struct mm_region *reg, int nth)
     int64_t total = 0;
     for (int i = 0; i < parts; i++)
         total += reg->mm[i].w->rows;
-    int64_t per = (total / (8 * nth) + 15) / 16 * 16;
-    reg->mad_rows = per < 16 ? 16 : per;
+    /* whole pairs of 16-row panels, the PANEL kernel's unit */
+    int64_t per = (total / (8 * nth) + 31) / 32 * 32;
+    reg->mad_rows = per < 32 ? 32 : per;
     reg->mad_first[0] = 0;
     for (int i = 0; i < parts; i++)
         reg->mad_first[i + 1] =

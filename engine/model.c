@@ -206,21 +206,28 @@ static void release_pages(const struct model_weight *w)
 }
 
 /* Repack one ternary weight into the kernel layouts with a per-row scale:
- * the multiply-add layout always, the Vec-LUT layout only if the ISA
- * selected now can send tokens to it (vlut.h: AVX-512 sends every width to
- * the multiply-add kernel, so the LUT copy would be dead memory - 2 bits
- * per weight). Groups of all-zero trits carry no weight, so their block
- * scale does not matter; a row whose other groups disagree on the scale is
- * left to the reference path (returns 0 with w->packed NULL). */
+ * the multiply-add weights always - as PANELs where the ISA selected now
+ * has the broadcast kernel for them (AVX-512), else as MAD rows - and the
+ * Vec-LUT layout only if that ISA can send tokens to it (vlut.h: AVX-512
+ * sends every width to the multiply-add kernel, so the LUT copy would be
+ * dead memory - 2 bits per weight). Groups of all-zero trits carry no
+ * weight, so their block scale does not matter; a row whose other groups
+ * disagree on the scale is left to the reference path (returns 0 with
+ * w->packed NULL). */
 static int repack(struct model_weight *w, int8_t *trits, float *scales)
 {
     const int64_t M = w->rows, K = w->cols, group = quant_ternary_scale_group(w->type, K);
     const bool lut = kern_ops()->vlut_lut_min != VLUT_LUT_NEVER;
-    const int64_t lut_b = lut ? vlut_lut_row_bytes(K) : 0, mad_b = vlut_mad_row_bytes(K);
-    const size_t bytes = (size_t)M * (size_t)(lut_b + mad_b) + (size_t)M * sizeof(float);
+    const bool panels = kern_ops()->vlut_panels;
+    const size_t lut_bytes = lut ? (size_t)M * (size_t)vlut_lut_row_bytes(K) : 0;
+    const size_t mad_bytes =
+        panels ? (size_t)vlut_panel_bytes(M, K) : (size_t)M * (size_t)vlut_mad_row_bytes(K);
+    const size_t bytes = lut_bytes + mad_bytes + (size_t)M * sizeof(float);
     uint8_t *mem = lf_big_alloc(bytes);
     if (!mem) return LF_ERR_NOMEM;
-    float *row_scale = (float *)(mem + (size_t)M * (size_t)(lut_b + mad_b));
+    uint8_t *mad = mem + lut_bytes;
+    float *row_scale = (float *)(mad + mad_bytes);
+    if (panels) memset(mad, VLUT_PANEL_ZERO, mad_bytes);
     for (int64_t r = 0; r < M; r++) {
         quant_ternary_row(w->type, w->data, M, K, r, trits, scales);
         float s = 0.0f;
@@ -237,12 +244,21 @@ static int repack(struct model_weight *w, int8_t *trits, float *scales)
         }
         row_scale[r] = s;
         if (lut) vlut_pack_lut_matrix_row(trits, M, K, r, mem);
-        vlut_pack_mad_row(trits, K, mem + (size_t)M * (size_t)lut_b + (size_t)r * (size_t)mad_b);
+        if (panels)
+            vlut_pack_panel_row(trits, M, K, r, mad);
+        else
+            vlut_pack_mad_row(trits, K, mad + (size_t)r * (size_t)vlut_mad_row_bytes(K));
     }
     w->packed = mem;
     w->packed_bytes = bytes;
     w->row_scale = row_scale;
-    w->vl = (struct vlut_weights){M, K, lut ? mem : NULL, mem + (size_t)M * (size_t)lut_b};
+    w->vl = (struct vlut_weights){
+        .rows = M,
+        .cols = K,
+        .lut = lut ? mem : NULL,
+        .mad = panels ? NULL : mad,
+        .panel = panels ? mad : NULL,
+    };
     return 0;
 }
 

@@ -25,6 +25,7 @@ static struct kern_ops kern_table = {
     .vlut_lut_tables = vlut_lut_tables_ref,
     .vlut_lut_tile = vlut_lut_tile_ref,
     .vlut_mad_rows = vlut_mad_rows_ref,
+    .vlut_mad_panels = vlut_mad_panels_ref,
     .vlut_mad_pad = vlut_mad_pad_ref,
     .q8_panel = q8_panel_ref,
     .act_quant_i8 = act_quant_i8_ref,
@@ -104,6 +105,8 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
     t->vlut_lut_tables = vlut_lut_tables_ref;
     t->vlut_lut_tile = vlut_lut_tile_ref;
     t->vlut_mad_rows = vlut_mad_rows_ref;
+    t->vlut_panels = false;
+    t->vlut_mad_panels = vlut_mad_panels_ref;
     t->vlut_mad_pad = vlut_mad_pad_ref;
     t->q8_panel = q8_panel_ref;
     t->act_quant_i8 = act_quant_i8_ref;
@@ -148,6 +151,12 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
         t->vlut_lut_tables = vlut_lut_tables_avx512;
         t->vlut_lut_tile = vlut_lut_tile_avx512;
         t->vlut_mad_rows = vlut_mad_rows_avx512;
+        /* The broadcast kernel over panels; GFNI unpacks a quarter in one
+         * instruction instead of two (Ice Lake and later have it, Cascade
+         * Lake's VNNI does not). */
+        t->vlut_panels = true;
+        t->vlut_mad_panels =
+            __builtin_cpu_supports("gfni") ? vlut_mad_panels_gfni : vlut_mad_panels_avx512;
         t->vlut_mad_pad = vlut_mad_pad_avx512;
         t->q8_panel = q8_panel_avx512;
         t->act_quant_i8 = act_quant_i8_avx512;

@@ -28,6 +28,8 @@ enum kern_isa {
     KERN_ISA_COUNT
 };
 
+struct vlut_epilogue;
+
 /* The dispatch table. Each pointer's contract is in the header of the module
  * that implements it (vlut.h for the vlut_ entries). */
 struct kern_ops {
@@ -37,6 +39,9 @@ struct kern_ops {
     int vlut_crossover;
     /* Batches narrower than this go to the multiply-add kernel whole. */
     int vlut_lut_min;
+    /* Whether a model's multiply-add weights are packed in the PANEL layout
+     * (this ISA's kernel for it is the fast one) rather than MAD rows. */
+    bool vlut_panels;
 
     /* Vec-LUT: gather one K-tile's activations token-interleaved, and store
      * the accumulators back token-major (see vlut.h). */
@@ -52,6 +57,10 @@ struct kern_ops {
     void (*vlut_mad_rows)(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
                           const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
                           int32_t *y, int64_t y_stride, uint8_t *scratch);
+    /* The same over the PANEL layout, rows [m0, m1) (see vlut.h). */
+    void (*vlut_mad_panels)(const uint8_t *panels, int64_t nkb, int64_t m0, int64_t m1,
+                            const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
+                            int32_t *y, int64_t y_stride, const struct vlut_epilogue *ep);
     /* One activation row copied into a zero-padded MAD row; returns its sum. */
     int32_t (*vlut_mad_pad)(const int8_t *x, int64_t K, int64_t xs, int8_t *xpad);
     /* Attention scores and value mix of the G query heads of one KV head (see attn.h). */

@@ -121,6 +121,11 @@ int64_t vlut_mad_row_bytes(int64_t K)
     return (K + VLUT_MAD_BLOCK - 1) / VLUT_MAD_BLOCK * VLUT_MAD_BLOCK_BYTES;
 }
 
+int64_t vlut_panel_bytes(int64_t M, int64_t K)
+{
+    return (M + VLUT_PANEL_ROWS - 1) / VLUT_PANEL_ROWS * VLUT_PANEL_ROWS * vlut_mad_row_bytes(K);
+}
+
 static bool is_trit(int8_t v)
 {
     return v >= -1 && v <= 1;
@@ -172,6 +177,36 @@ int vlut_pack_mad_row(const int8_t *w, int64_t K, uint8_t *dst)
             }
             dst[b * VLUT_MAD_BLOCK_BYTES + p] = (uint8_t)byte;
         }
+    }
+    return 0;
+}
+
+int vlut_pack_panel_row(const int8_t *w, int64_t M, int64_t K, int64_t m, uint8_t *dst)
+{
+    if (K < 1 || M < 1 || m < 0 || m >= M) return LF_ERR_INVALID;
+    const int64_t nkb = vlut_mad_row_bytes(K) / 4;
+    uint8_t *p = dst + m / VLUT_PANEL_ROWS * nkb * 64 + m % VLUT_PANEL_ROWS * 4;
+    for (int64_t b = 0; b < nkb && 16 * b < K; b++)
+        for (int j = 0; j < 4; j++) {
+            unsigned byte = 0;
+            for (int q = 0; q < 4; q++) {
+                const int64_t k = 16 * b + 4 * q + j;
+                const int8_t v = k < K ? w[k] : 0;
+                if (!is_trit(v)) return LF_ERR_INVALID;
+                byte |= (unsigned)(v + 1) << (2 * q);
+            }
+            p[b * 64 + j] = (uint8_t)byte;
+        }
+    return 0;
+}
+
+int vlut_pack_panels(const int8_t *trits, int64_t M, int64_t K, uint8_t *dst)
+{
+    if (M < 1 || K < 1) return LF_ERR_INVALID;
+    memset(dst, VLUT_PANEL_ZERO, (size_t)vlut_panel_bytes(M, K));
+    for (int64_t m = 0; m < M; m++) {
+        const int rc = vlut_pack_panel_row(trits + m * K, M, K, m, dst);
+        if (rc < 0) return rc;
     }
     return 0;
 }
@@ -327,7 +362,7 @@ void vlut_mad_prepare(const int8_t *x, int64_t N, int64_t K, void *ws, size_t ws
 void vlut_mad_run(const struct vlut_weights *w, int64_t N, int32_t *y, int64_t m0, int64_t m1,
                   void *ws, size_t ws_size)
 {
-    VLUT_REQUIRE(w && w->mad && y && ws && N >= 1);
+    VLUT_REQUIRE(w && (w->mad || w->panel) && y && ws && N >= 1);
     VLUT_REQUIRE(0 <= m0 && m0 <= m1 && m1 <= w->rows);
     VLUT_REQUIRE(ws_size >= mad_ws_size(N, w->cols));
     const int64_t M = w->rows, K = w->cols, rows = m1 - m0;
@@ -336,16 +371,33 @@ void vlut_mad_run(const struct vlut_weights *w, int64_t N, int32_t *y, int64_t m
     const int64_t nblocks = row_bytes / VLUT_MAD_BLOCK_BYTES, xs = mad_x_stride(K);
     int8_t *xpad = ws;
     int32_t *xsum = (int32_t *)((char *)ws + round64((size_t)(N * xs)));
+    if (w->panel) {
+        kern_ops()->vlut_mad_panels(w->panel, row_bytes / 4, m0, m1, xpad, xs, N, xsum, y, M, NULL);
+        return;
+    }
     uint8_t *scratch = (uint8_t *)xsum + round64((size_t)N * sizeof(int32_t));
     kern_ops()->vlut_mad_rows(w->mad + m0 * row_bytes, row_bytes, nblocks, rows, xpad, xs, N, xsum,
                               y + m0, M, scratch);
+}
+
+void vlut_mad_run_dequant(const struct vlut_weights *w, int64_t N, const float *rs, const float *d,
+                          float *y, int64_t ldy, int64_t m0, int64_t m1, void *ws, size_t ws_size)
+{
+    VLUT_REQUIRE(w && w->panel && rs && d && y && ws && N >= 1);
+    VLUT_REQUIRE(0 <= m0 && m0 <= m1 && m1 <= w->rows);
+    VLUT_REQUIRE(ws_size >= mad_ws_size(N, w->cols));
+    const int64_t xs = mad_x_stride(w->cols);
+    const int32_t *xsum = (const int32_t *)((const char *)ws + round64((size_t)(N * xs)));
+    const struct vlut_epilogue ep = {rs, d, y};
+    kern_ops()->vlut_mad_panels(w->panel, vlut_mad_row_bytes(w->cols) / 4, m0, m1, ws, xs, N, xsum,
+                                NULL, ldy, &ep);
 }
 
 void vlut_gemm_mad(const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t *y, int64_t m0,
                    int64_t m1, void *ws, size_t ws_size)
 {
     check_call(w, x, N, y, m0, m1, ws, ws_size);
-    VLUT_REQUIRE(w->mad != NULL);
+    VLUT_REQUIRE(w->mad != NULL || w->panel != NULL);
     if (m1 == m0) return;
     vlut_mad_prepare(x, N, w->cols, ws, ws_size);
     vlut_mad_run(w, N, y, m0, m1, ws, ws_size);
@@ -354,13 +406,33 @@ void vlut_gemm_mad(const struct vlut_weights *w, const int8_t *x, int64_t N, int
 void vlut_gemm(const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t *y, int64_t m0,
                int64_t m1, void *ws, size_t ws_size)
 {
-    VLUT_REQUIRE(w && (w->lut || w->mad));
-    const int64_t nl = !w->mad ? N : !w->lut ? 0 : vlut_lut_tokens(N);
+    VLUT_REQUIRE(w && (w->lut || w->mad || w->panel));
+    const bool mad = w->mad || w->panel;
+    const int64_t nl = !mad ? N : !w->lut ? 0 : vlut_lut_tokens(N);
     if (nl > 0) vlut_gemm_lut(w, x, nl, y, m0, m1, ws, ws_size);
     if (nl < N) vlut_gemm_mad(w, x + nl * w->cols, N - nl, y + nl * w->rows, m0, m1, ws, ws_size);
 }
 
 /* ------------------------------------------------------ reference kernels */
+
+void vlut_mad_panels_ref(const uint8_t *panels, int64_t nkb, int64_t m0, int64_t m1,
+                         const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
+                         int32_t *y, int64_t y_stride, const struct vlut_epilogue *ep)
+{
+    for (int64_t r = m0; r < m1; r++) {
+        const uint8_t *p = panels + r / VLUT_PANEL_ROWS * nkb * 64 + r % VLUT_PANEL_ROWS * 4;
+        for (int64_t t = 0; t < n; t++) {
+            const int8_t *x = xpad + t * x_stride;
+            int32_t s = 0;
+            for (int64_t k = 0; k < nkb * 16; k++)
+                s += (p[k / 16 * 64 + k % 4] >> (2 * (k % 16 / 4)) & 3) * x[k];
+            if (ep)
+                ep->y[t * y_stride + r] = (float)(s - xsum[t]) * ep->rs[r] * ep->d[t];
+            else
+                y[t * y_stride + r] = s - xsum[t];
+        }
+    }
+}
 
 int32_t vlut_mad_pad_ref(const int8_t *x, int64_t K, int64_t xs, int8_t *xpad)
 {

@@ -21,7 +21,18 @@
  *        a block holds weights p, p+64, p+128, p+192 at bit shifts 6, 4, 2, 0.
  *        Row m is vlut_mad_row_bytes(K) = ceil(K/256)*64 bytes; weights past K
  *        are zeros. Feeds the multiply-add kernel (narrow batches).
- * Both layouts together cost 4 bits per weight; either alone, 2.
+ *   PANEL the MAD codes w+1 regrouped for a broadcast multiply-add: rows in
+ *        panels of VLUT_PANEL_ROWS = 16 (M rounded up; rows past M are
+ *        zeros), each panel nkb = vlut_mad_row_bytes(K)/4 blocks of 16
+ *        columns, 64 bytes per block: byte 4r+j of block b of panel p holds,
+ *        at bits 2q..2q+1 for q = 0..3, the code of row 16p+r, column
+ *        16b+4q+j (zeros past K). Quarter q of a block is then 16 rows x 4
+ *        columns, one 32-bit lane per row - what vpdpbusd multiplies by 4
+ *        activations of a token broadcast to every lane - so lane r of the
+ *        accumulator is row r and no horizontal sum is needed. Feeds the
+ *        AVX-512 multiply-add kernel (the q8 head's layout, q8.h, at 2 bits).
+ *        vlut_panel_bytes(M, K) bytes.
+ * Any two layouts together cost 4 bits per weight; one alone, 2.
  *
  * Output: y[n*M + m] for n in [0,N), m in [m0,m1) - row-major per token, so a
  * thread pool splits the output rows [0,M) into ranges and each thread writes
@@ -66,6 +77,7 @@ _Static_assert(VLUT_KT % VLUT_SUB == 0, "K-tiles are whole sub-tiles");
 #define VLUT_MAD_BLOCK 256      /* weights per MAD block */
 #define VLUT_MAD_BLOCK_BYTES 64 /* bytes per MAD block */
 #define VLUT_MAD_SCRATCH_ROWS 4 /* rows a MAD kernel may unpack at once */
+#define VLUT_PANEL_ROWS 16      /* rows per PANEL-layout panel */
 /* Which kernel takes which tokens (when both layouts are present): the
  * Vec-LUT kernel works on 32-lane tiles, and a tile costs about the same
  * however many of its lanes are used, so vlut_gemm runs the LUT kernel on
@@ -101,18 +113,22 @@ _Static_assert(VLUT_KT % VLUT_SUB == 0, "K-tiles are whole sub-tiles");
 #define VLUT_LUT_MIN_AVX512 VLUT_LUT_NEVER
 #define VLUT_LUT_MIN_AVX2 0
 
-/* A packed ternary matrix: a borrowed view of caller-owned bytes. Either
- * layout pointer may be NULL (not built); at least one must be set. */
+/* A packed ternary matrix: a borrowed view of caller-owned bytes. Any
+ * layout pointer may be NULL (not built); at least one must be set. The
+ * multiply-add kernel reads the PANEL layout when it is present, else MAD. */
 struct vlut_weights {
-    int64_t rows;       /* M */
-    int64_t cols;       /* K */
-    const uint8_t *lut; /* M x vlut_lut_row_bytes(K), or NULL */
-    const uint8_t *mad; /* M x vlut_mad_row_bytes(K), or NULL */
+    int64_t rows;         /* M */
+    int64_t cols;         /* K */
+    const uint8_t *lut;   /* M x vlut_lut_row_bytes(K), or NULL */
+    const uint8_t *mad;   /* M x vlut_mad_row_bytes(K), or NULL */
+    const uint8_t *panel; /* vlut_panel_bytes(M, K), or NULL */
 };
 
 /* Bytes of one packed row in each layout (K >= 1). */
 int64_t vlut_lut_row_bytes(int64_t K);
 int64_t vlut_mad_row_bytes(int64_t K);
+/* Bytes of an M x K matrix in the PANEL layout. */
+int64_t vlut_panel_bytes(int64_t M, int64_t K);
 
 /* Pack one row of K trits into dst (vlut_lut_row_bytes(K) or
  * vlut_mad_row_bytes(K) bytes). The LUT codes come out in row order (code j
@@ -124,10 +140,17 @@ int vlut_pack_mad_row(const int8_t *w, int64_t K, uint8_t *dst);
 /* Pack row m of an M x K matrix into its place in the tiled LUT layout at
  * dst (M * vlut_lut_row_bytes(K) bytes). Same errors as above. */
 int vlut_pack_lut_matrix_row(const int8_t *w, int64_t M, int64_t K, int64_t m, uint8_t *dst);
+/* Pack row m (K trits at w) into its place in the PANEL layout at dst
+ * (vlut_panel_bytes(M, K) bytes, every byte of which the caller set to
+ * VLUT_PANEL_ZERO first: all codes 1, the zero weight). Same errors. */
+#define VLUT_PANEL_ZERO 0x55
+int vlut_pack_panel_row(const int8_t *w, int64_t M, int64_t K, int64_t m, uint8_t *dst);
 
 /* Pack an M x K row-major trit matrix into either or both layouts (a NULL dst
  * skips that layout). Returns 0 or LF_ERR_INVALID (bad value or shape). */
 int vlut_pack(const int8_t *trits, int64_t M, int64_t K, uint8_t *lut_dst, uint8_t *mad_dst);
+/* The same into the PANEL layout (padding included). */
+int vlut_pack_panels(const int8_t *trits, int64_t M, int64_t K, uint8_t *dst);
 
 /* Workspace bytes for any of the GEMM entry points below at batch width N,
  * depth K and at most `rows` output rows per call (m1 - m0 <= rows). The
@@ -175,6 +198,20 @@ void vlut_gemm_mad(const struct vlut_weights *w, const int8_t *x, int64_t N, int
 void vlut_mad_prepare(const int8_t *x, int64_t N, int64_t K, void *ws, size_t ws_size);
 void vlut_mad_run(const struct vlut_weights *w, int64_t N, int32_t *y, int64_t m0, int64_t m1,
                   void *ws, size_t ws_size);
+/* vlut_mad_run with act_dequant fused (PANEL layout only: w->panel set):
+ * y[n*ldy + m] = ((float)dot(n, m) * rs[m]) * d[n] for m in [m0, m1), the
+ * floats act_dequant would give from vlut_mad_run's int32 results. */
+void vlut_mad_run_dequant(const struct vlut_weights *w, int64_t N, const float *rs, const float *d,
+                          float *y, int64_t ldy, int64_t m0, int64_t m1, void *ws, size_t ws_size);
+
+/* The float epilogue of vlut_mad_panels and vlut_mad_run_dequant: row
+ * scales (indexed by output row), per-token factors d[t] = scale / xs[t]
+ * (act.h), and the float output. */
+struct vlut_epilogue {
+    const float *rs;
+    const float *d;
+    float *y;
+};
 
 /* ---- Per-ISA pieces, called only through kern_ops() (kernels.h). ----
  *
@@ -202,6 +239,15 @@ void vlut_mad_run(const struct vlut_weights *w, int64_t N, int32_t *y, int64_t m
  *   token t's activations. scratch (64-byte aligned) holds
  *   VLUT_MAD_SCRATCH_ROWS * nblocks*256 bytes for a kernel to unpack rows
  *   into.
+ * vlut_mad_panels: for r in [m0,m1), t in [0,n): y[t*y_stride + r] = sum
+ *   over the nkb blocks of each PANEL panel of code(r,k) * xpad[t*x_stride +
+ *   k] - xsum[t], the codes of the whole matrix at panels, xpad and xsum as
+ *   for vlut_mad_rows (rows nkb*16 int8). With ep set, the results go out
+ *   as floats instead, ep->y[t*y_stride + r] = ((float)dot * ep->rs[r]) *
+ *   ep->d[t] (y unused): act_dequant's operations, fused so that the int32
+ *   results never reach memory. The AVX-512 version unpacks the
+ *   quarters with shifts; the _gfni one with one vgf2p8affineqb each (GFNI,
+ *   chosen at start when the CPU has it).
  * vlut_mad_pad: xpad[k] = x[k] for k < K, 0 for K <= k < xs (xs a multiple
  *   of 64, xpad 64-byte aligned); returns the sum of x[0..K). */
 void vlut_lut_gather_ref(const int8_t *x, int64_t K, int nt, int64_t k0, int kt, int16_t *xg);
@@ -218,6 +264,15 @@ void vlut_mad_rows_ref(const uint8_t *codes, int64_t code_stride, int64_t nblock
                        const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
                        int32_t *y, int64_t y_stride, uint8_t *scratch);
 int32_t vlut_mad_pad_ref(const int8_t *x, int64_t K, int64_t xs, int8_t *xpad);
+void vlut_mad_panels_ref(const uint8_t *panels, int64_t nkb, int64_t m0, int64_t m1,
+                         const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
+                         int32_t *y, int64_t y_stride, const struct vlut_epilogue *ep);
+void vlut_mad_panels_avx512(const uint8_t *panels, int64_t nkb, int64_t m0, int64_t m1,
+                            const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
+                            int32_t *y, int64_t y_stride, const struct vlut_epilogue *ep);
+void vlut_mad_panels_gfni(const uint8_t *panels, int64_t nkb, int64_t m0, int64_t m1,
+                          const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
+                          int32_t *y, int64_t y_stride, const struct vlut_epilogue *ep);
 int32_t vlut_mad_pad_avx2(const int8_t *x, int64_t K, int64_t xs, int8_t *xpad);
 int32_t vlut_mad_pad_avx512(const int8_t *x, int64_t K, int64_t xs, int8_t *xpad);
 void vlut_lut_tables_avx2(const int16_t *xg, int kt, int16_t *tables);

@@ -435,3 +435,14 @@ int32_t vlut_mad_pad_avx512(const int8_t *x, int64_t K, int64_t xs, int8_t *xpad
     }
     return _mm512_reduce_add_epi32(acc);
 }
+
+/* The PANEL kernel (vlut_panels_avx512.h) with quarters unpacked by a shift
+ * and a mask; vlut_gfni.c has the same kernel with GFNI. */
+static inline __attribute__((always_inline)) __m512i panel_quarter(__m512i p, const int q)
+{
+    const __m512i three = _mm512_set1_epi8(3);
+    return q == 0 ? _mm512_and_si512(p, three)
+                  : _mm512_and_si512(_mm512_srli_epi16(p, (unsigned)(2 * q)), three);
+}
+#define PANELS_FN vlut_mad_panels_avx512
+#include "kernels/vlut_panels_avx512.h"

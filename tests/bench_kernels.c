@@ -214,10 +214,11 @@ int main(int argc, char **argv)
         int8_t *x = malloc((size_t)(MAX_N * K));
         uint8_t *lut = malloc((size_t)(M * vlut_lut_row_bytes(K)));
         uint8_t *mad = malloc((size_t)(M * vlut_mad_row_bytes(K)));
+        uint8_t *panel = aligned_alloc(64, (size_t)vlut_panel_bytes(M, K));
         int32_t *y = malloc((size_t)(MAX_N * M) * sizeof(int32_t));
         size_t ws_size = (vlut_workspace_size(MAX_N, K, M) + 63) & ~(size_t)63;
         void *ws[2] = {aligned_alloc(64, ws_size), aligned_alloc(64, ws_size)};
-        if (!w || !x || !lut || !mad || !y || !ws[0] || !ws[1]) return 1;
+        if (!w || !x || !lut || !mad || !panel || !y || !ws[0] || !ws[1]) return 1;
         uint64_t r = 0x9E3779B97F4A7C15ULL + (uint64_t)si;
         for (int64_t i = 0; i < M * K; i++) {
             r = r * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -227,13 +228,17 @@ int main(int argc, char **argv)
             r = r * 6364136223846793005ULL + 1442695040888963407ULL;
             x[i] = (int8_t)(r >> 56);
         }
-        if (vlut_pack(w, M, K, lut, mad) < 0) return 1;
-        const struct vlut_weights wts = {.rows = M, .cols = K, .lut = lut, .mad = mad};
+        if (vlut_pack(w, M, K, lut, mad) < 0 || vlut_pack_panels(w, M, K, panel) < 0) return 1;
+        /* "mad" is the multiply-add kernel a model loaded on that ISA runs:
+         * over PANELs where the ISA has that kernel (AVX-512), else rows. */
+        const struct vlut_weights rows_w = {.rows = M, .cols = K, .lut = lut, .mad = mad};
+        const struct vlut_weights panel_w = {.rows = M, .cols = K, .lut = lut, .panel = panel};
 
         for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {
             if (!kern_isa_supported((enum kern_isa)isa)) continue;
             if (only_isa >= 0 && isa != only_isa) continue;
             if (kern_set_isa((enum kern_isa)isa, err, sizeof err) < 0) return 1;
+            const struct vlut_weights *wts = kern_ops()->vlut_panels ? &panel_w : &rows_w;
             for (int wi = 0; wi < N_WIDTHS; wi++) {
                 const int64_t N = widths[wi];
                 if (isa == KERN_ISA_REF && (si != 1 || N > 8 || quick)) continue;
@@ -248,7 +253,7 @@ int main(int argc, char **argv)
                                                .threads = thread_list[tc],
                                                .isa = (enum kern_isa)isa,
                                                .kernel = (enum kernel)k};
-                        time_kernel(pools[tc], &wts, x, y, ws, ws_size, reps, times, res);
+                        time_kernel(pools[tc], wts, x, y, ws, ws_size, reps, times, res);
                         printf(
                             "%-20s N=%-4lld %dT %-6s %-3s %9.2f GMAC/s %12.0f ns/token  (best run "
                             "%.2f GMAC/s)\n",
@@ -263,14 +268,15 @@ int main(int argc, char **argv)
         if (sweep) {
             /* Fine crossover sweep on the best ISA: N = 8, 10, ..., 40. */
             kern_set_isa(best, err, sizeof err);
+            const struct vlut_weights *wts = kern_ops()->vlut_panels ? &panel_w : &rows_w;
             printf("crossover sweep %s on %s:\n", s->name, kern_isa_name(best));
             for (int64_t N = 8; N <= 40; N += 2) {
                 struct result l = {
                     .shape = si, .N = N, .threads = thread_list[0], .isa = best, .kernel = K_LUT};
                 struct result m = {
                     .shape = si, .N = N, .threads = thread_list[0], .isa = best, .kernel = K_MAD};
-                time_kernel(pools[0], &wts, x, y, ws, ws_size, reps, times, &l);
-                time_kernel(pools[0], &wts, x, y, ws, ws_size, reps, times, &m);
+                time_kernel(pools[0], wts, x, y, ws, ws_size, reps, times, &l);
+                time_kernel(pools[0], wts, x, y, ws, ws_size, reps, times, &m);
                 printf("  N=%-3lld lut %7.2f  mad %7.2f GMAC/s (medians)  %s\n", (long long)N,
                        gmacs(&l), gmacs(&m), l.median_s < m.median_s ? "lut faster" : "mad faster");
                 fflush(stdout);
@@ -279,6 +285,7 @@ int main(int argc, char **argv)
         free(ws[0]);
         free(ws[1]);
         free(y);
+        free(panel);
         free(mad);
         free(lut);
         free(x);

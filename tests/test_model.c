@@ -364,7 +364,8 @@ static void test_kernels_match_reference(void **state)
             enum { NW = sizeof widths / sizeof *widths };
             float *ref[NW] = {0};
             /* The model is loaded once per ISA: the layouts built are the
-             * ones that ISA's kernel choice uses (no Vec-LUT copy on AVX-512). */
+             * ones that ISA's kernel choice uses (on AVX-512 no Vec-LUT copy,
+             * and the multiply-add weights in panels instead of rows). */
             for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {
                 if (!kern_isa_supported((enum kern_isa)isa)) continue;
                 assert_int_equal(kern_set_isa((enum kern_isa)isa, err, sizeof err), 0);
@@ -372,9 +373,16 @@ static void test_kernels_match_reference(void **state)
                 assert_int_equal(m->n_repacked, 14);
                 assert_null(m->head_q8.q);
                 assert_true(m->hp.int8_activations);
-                if (isa == KERN_ISA_AVX512) assert_null(m->layers[0].wq.vl.lut);
-                else assert_non_null(m->layers[0].wq.vl.lut);
-                assert_non_null(m->layers[0].wq.vl.mad);
+                const struct vlut_weights *vl = &m->layers[0].wq.vl;
+                if (isa == KERN_ISA_AVX512) {
+                    assert_null(vl->lut);
+                    assert_null(vl->mad);
+                    assert_non_null(vl->panel);
+                } else {
+                    assert_non_null(vl->lut);
+                    assert_non_null(vl->mad);
+                    assert_null(vl->panel);
+                }
                 for (size_t wi = 0; wi < NW; wi++) {
                     const int n = widths[wi];
                     if (!ref[wi]) ref[wi] = path_logits(m, n, true, 1);

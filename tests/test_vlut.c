@@ -13,6 +13,7 @@
 
 #include "engine/status.h"
 #include "kernels/kernels.h"
+#include "kernels/act.h"
 #include "kernels/vlut.h"
 
 #include <stdio.h>
@@ -67,26 +68,31 @@ naive_gemm(const int8_t *w, const int8_t *x, int64_t M, int64_t K, int64_t N, in
         }
 }
 
-/* A packed matrix with both layouts, owning its bytes. */
+/* A packed matrix in all three layouts, owning its bytes. */
 struct packed {
     struct vlut_weights w;
-    uint8_t *lut, *mad;
+    uint8_t *lut, *mad, *panel;
 };
 
 static void pack_both(struct packed *p, const int8_t *trits, int64_t M, int64_t K)
 {
     p->lut = malloc((size_t)(M * vlut_lut_row_bytes(K)));
     p->mad = malloc((size_t)(M * vlut_mad_row_bytes(K)));
+    p->panel = aligned_alloc(64, (size_t)vlut_panel_bytes(M, K));
     assert_non_null(p->lut);
     assert_non_null(p->mad);
+    assert_non_null(p->panel);
     assert_int_equal(vlut_pack(trits, M, K, p->lut, p->mad), 0);
-    p->w = (struct vlut_weights){.rows = M, .cols = K, .lut = p->lut, .mad = p->mad};
+    assert_int_equal(vlut_pack_panels(trits, M, K, p->panel), 0);
+    p->w = (struct vlut_weights){
+        .rows = M, .cols = K, .lut = p->lut, .mad = p->mad, .panel = p->panel};
 }
 
 static void packed_free(struct packed *p)
 {
     free(p->lut);
     free(p->mad);
+    free(p->panel);
 }
 
 struct wsbuf {
@@ -101,18 +107,35 @@ static void ws_alloc(struct wsbuf *ws, int64_t N, int64_t K, int64_t rows)
     assert_non_null(ws->p);
 }
 
-enum which { USE_LUT, USE_MAD, USE_GEMM };
-static const char *const which_name[] = {"lut", "mad", "gemm"};
+/* The multiply-add kernel over MAD rows and over PANELs (vlut_gemm_mad
+ * reads the panels when they are present), and vlut_gemm over all three. */
+enum which { USE_LUT, USE_MAD, USE_PANEL, USE_GEMM };
+static const char *const which_name[] = {"lut", "mad", "panel", "gemm"};
+
+/* Whether `k` is worth running on the selected ISA: where the PANEL kernel
+ * is the scalar reference (the AVX2 set has none of its own) it is tested
+ * under the reference ISA alone, at that ISA's sparser widths. */
+static bool runs_here(enum which k)
+{
+    return k != USE_PANEL || kern_ops()->vlut_mad_panels != vlut_mad_panels_ref ||
+           kern_isa() == KERN_ISA_REF;
+}
 
 static void run(enum which k, const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t *y,
                 int64_t m0, int64_t m1, const struct wsbuf *ws)
 {
+    struct vlut_weights v = *w;
     switch (k) {
     case USE_LUT:
         vlut_gemm_lut(w, x, N, y, m0, m1, ws->p, ws->size);
         break;
     case USE_MAD:
-        vlut_gemm_mad(w, x, N, y, m0, m1, ws->p, ws->size);
+        v.panel = NULL;
+        vlut_gemm_mad(&v, x, N, y, m0, m1, ws->p, ws->size);
+        break;
+    case USE_PANEL:
+        v.mad = NULL;
+        vlut_gemm_mad(&v, x, N, y, m0, m1, ws->p, ws->size);
         break;
     case USE_GEMM:
         vlut_gemm(w, x, N, y, m0, m1, ws->p, ws->size);
@@ -161,7 +184,8 @@ static void check_shape(int64_t M, int64_t K, bool every_n, bool ref_small)
         if (!kern_isa_supported((enum kern_isa)isa)) continue;
         set_isa((enum kern_isa)isa);
         const bool slow = isa == KERN_ISA_REF;
-        for (int k = USE_LUT; k <= USE_MAD; k++) {
+        for (int k = USE_LUT; k <= USE_PANEL; k++) {
+            if (!runs_here((enum which)k)) continue;
             int64_t count = every_n && !slow ? MAX_N : (int64_t)N_SPREAD;
             for (int64_t i = 0; i < count; i++) {
                 int64_t N = every_n && !slow ? i + 1 : n_spread[i];
@@ -393,7 +417,7 @@ static void test_worst_case_no_overflow(void **state)
         for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {
             if (!kern_isa_supported((enum kern_isa)isa)) continue;
             set_isa((enum kern_isa)isa);
-            for (int k = USE_LUT; k <= USE_MAD; k++) {
+            for (int k = USE_LUT; k <= USE_PANEL; k++) {
                 memset(y, 0, sizeof y);
                 run((enum which)k, &p.w, x, NT, y, 0, NR, &ws);
                 expect_equal(y, want, NT, NR, which_name[k], K);
@@ -462,7 +486,7 @@ static void test_row_ranges(void **state)
     for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {
         if (!kern_isa_supported((enum kern_isa)isa)) continue;
         set_isa((enum kern_isa)isa);
-        for (int k = USE_LUT; k <= USE_MAD; k++) {
+        for (int k = USE_LUT; k <= USE_PANEL; k++) {
             run((enum which)k, &p.w, x, N, whole, 0, M, &ws);
             memset(parts, 0x77, (size_t)(N * M) * sizeof(int32_t));
             for (size_t c = 0; c + 1 < sizeof cuts / sizeof cuts[0]; c++) {
@@ -490,6 +514,125 @@ static void test_row_ranges(void **state)
     free(whole);
     free(x);
     free(w);
+}
+
+/* The PANEL layout byte by byte (vlut.h) on a 2 x 5 matrix: quarter q of
+ * byte 4r+j is the code w+1 of row r, column 4q+j; padding is code 1. */
+static void test_pack_panels_hand_computed(void **state)
+{
+    (void)state;
+    const int8_t w[2 * 5] = {1, -1, 0, 0, -1, /* row 1 */ 1, 1, 1, 1, 1};
+    const int64_t bytes = vlut_panel_bytes(2, 5);
+    assert_int_equal(bytes, 16 * 64); /* one panel of one 256-column block */
+    assert_int_equal(vlut_panel_bytes(17, 257), 32 * 128);
+    uint8_t *p = malloc((size_t)bytes);
+    assert_non_null(p);
+    assert_int_equal(vlut_pack_panels(w, 2, 5, p), 0);
+    /* row 0: codes 2,0,1,1 | 0 at columns 0-4; row 1: 2 at columns 0-4 */
+    const uint8_t head[8] = {2 | 0 << 2 | 1 << 4 | 1 << 6,
+                             0 | 1 << 2 | 1 << 4 | 1 << 6,
+                             0x55,
+                             0x55,
+                             2 | 2 << 2 | 1 << 4 | 1 << 6,
+                             2 | 1 << 2 | 1 << 4 | 1 << 6,
+                             2 | 1 << 2 | 1 << 4 | 1 << 6,
+                             2 | 1 << 2 | 1 << 4 | 1 << 6};
+    assert_memory_equal(p, head, sizeof head);
+    for (int64_t i = 8; i < bytes; i++)
+        assert_int_equal(p[i], VLUT_PANEL_ZERO);
+    const int8_t bad[4] = {0, 2, 0, 0};
+    assert_int_equal(vlut_pack_panels(bad, 1, 4, p), LF_ERR_INVALID);
+    assert_int_equal(vlut_pack_panel_row(w, 2, 5, 2, p), LF_ERR_INVALID); /* row past M */
+    free(p);
+}
+
+/* Every PANEL kernel this CPU runs - the reference, the AVX-512 one with
+ * shift unpacking and, with GFNI, the GFNI one (whichever kern_ops picked)
+ * - against the definition, over row ranges that start and end inside
+ * panels, at every narrow width, both sides of the 8-token tile and of a
+ * 4-panel group, with the int32 results and with the float epilogue (equal
+ * to act_dequant of the int32 results, bit for bit). */
+static void test_panel_kernels(void **state)
+{
+    (void)state;
+    typedef void (*panels_fn)(const uint8_t *, int64_t, int64_t, int64_t, const int8_t *, int64_t,
+                              int64_t, const int32_t *, int32_t *, int64_t,
+                              const struct vlut_epilogue *);
+    panels_fn fns[3] = {vlut_mad_panels_ref, NULL, NULL};
+    const char *names[3] = {"ref", "avx512", "gfni"};
+    if (kern_isa_supported(KERN_ISA_AVX512)) {
+        fns[1] = vlut_mad_panels_avx512;
+        if (__builtin_cpu_supports("gfni")) fns[2] = vlut_mad_panels_gfni;
+    }
+    static const int64_t ms[] = {1, 17, 33, 100};
+    static const int64_t ks[] = {3, 257, 2560};
+    static const int64_t ns[] = {1, 2, 3, 4, 5, 8, 9, 17};
+    enum { NMAX = 17 };
+    for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++)
+        for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
+            const int64_t M = ms[mi], K = ks[ki], nkb = vlut_mad_row_bytes(K) / 4;
+            const int64_t xs = nkb * 16;
+            int8_t *w = malloc((size_t)(M * K)), *x = malloc((size_t)(NMAX * K));
+            int8_t *xpad = aligned_alloc(64, (size_t)(NMAX * xs));
+            uint8_t *pan = aligned_alloc(64, (size_t)vlut_panel_bytes(M, K));
+            int32_t *want = malloc((size_t)(NMAX * M) * sizeof(int32_t));
+            int32_t *y = malloc((size_t)(NMAX * M) * sizeof(int32_t));
+            float *fwant = malloc((size_t)(NMAX * M) * sizeof(float));
+            float *fy = malloc((size_t)(NMAX * M) * sizeof(float));
+            float *rs = malloc((size_t)M * sizeof(float));
+            assert_true(w && x && xpad && pan && want && y && fwant && fy && rs);
+            fill_trits(w, M * K, (uint64_t)(M * 31 + K));
+            fill_acts(x, NMAX * K, (uint64_t)(K * 17 + M));
+            naive_gemm(w, x, M, K, NMAX, want);
+            assert_int_equal(vlut_pack_panels(w, M, K, pan), 0);
+            int32_t xsum[NMAX];
+            float xsc[NMAX], d[NMAX];
+            for (int64_t t = 0; t < NMAX; t++) {
+                xsum[t] = vlut_mad_pad_ref(x + t * K, K, xs, xpad + t * xs);
+                xsc[t] = 3.0f + (float)t * 0.37f;
+                d[t] = 0.5f / xsc[t];
+            }
+            for (int64_t r = 0; r < M; r++)
+                rs[r] = 0.75f + (float)r / 128.0f;
+            act_dequant_ref(want, M, NMAX, 0, M, rs, xsc, 0.5f, fwant, M);
+            const int64_t cuts[][2] = {{0, M}, {M / 3, M}, {1, M - M / 4}, {M - 1, M}};
+            for (int f = 0; f < 3; f++) {
+                if (!fns[f]) continue;
+                for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++)
+                    for (size_t c = 0; c < sizeof cuts / sizeof *cuts; c++) {
+                        const int64_t N = ns[ni], m0 = cuts[c][0], m1 = cuts[c][1];
+                        memset(y, 0x5a, (size_t)(NMAX * M) * sizeof(int32_t));
+                        memset(fy, 0x5a, (size_t)(NMAX * M) * sizeof(float));
+                        fns[f](pan, nkb, m0, m1, xpad, xs, N, xsum, y, M, NULL);
+                        const struct vlut_epilogue ep = {rs, d, fy};
+                        fns[f](pan, nkb, m0, m1, xpad, xs, N, xsum, NULL, M, &ep);
+                        for (int64_t t = 0; t < N; t++)
+                            for (int64_t r = 0; r < M; r++) {
+                                const bool in = r >= m0 && r < m1;
+                                const int32_t wi = in ? want[t * M + r] : 0x5a5a5a5a;
+                                float wf;
+                                memset(&wf, 0x5a, sizeof wf);
+                                if (in) wf = fwant[t * M + r];
+                                if (y[t * M + r] != wi || memcmp(&fy[t * M + r], &wf, sizeof wf))
+                                    fail_msg("panels %s M=%lld K=%lld N=%lld rows [%lld,%lld): "
+                                             "y[%lld][%lld] = %d (%g), want %d (%g)",
+                                             names[f], (long long)M, (long long)K, (long long)N,
+                                             (long long)m0, (long long)m1, (long long)t,
+                                             (long long)r, y[t * M + r], (double)fy[t * M + r], wi,
+                                             (double)wf);
+                            }
+                    }
+            }
+            free(rs);
+            free(fy);
+            free(fwant);
+            free(y);
+            free(want);
+            free(pan);
+            free(xpad);
+            free(x);
+            free(w);
+        }
 }
 
 /* vlut_gemm_multi: three matrices of one K (640, 17 and 160 rows, like q, k
@@ -591,6 +734,7 @@ static void test_gemm_picks_layout(void **state)
     ws_alloc(&ws, MAX_N, K, M);
     const struct vlut_weights lut_only = {.rows = M, .cols = K, .lut = p.lut, .mad = NULL};
     const struct vlut_weights mad_only = {.rows = M, .cols = K, .lut = NULL, .mad = p.mad};
+    const struct vlut_weights panel_only = {.rows = M, .cols = K, .panel = p.panel};
     static const int64_t ns[] = {1, 4, 17, 18, 25, 26, 33, 57, 58, 70};
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
         const int64_t N = ns[i];
@@ -598,6 +742,8 @@ static void test_gemm_picks_layout(void **state)
         expect_equal(y, want, N, M, "gemm(lut only)", K);
         vlut_gemm(&mad_only, x, N, y, 0, M, ws.p, ws.size);
         expect_equal(y, want, N, M, "gemm(mad only)", K);
+        vlut_gemm(&panel_only, x, N, y, 0, M, ws.p, ws.size);
+        expect_equal(y, want, N, M, "gemm(panel only)", K);
         vlut_gemm(&p.w, x, N, y, 0, M, ws.p, ws.size);
         expect_equal(y, want, N, M, "gemm", K);
     }
@@ -635,6 +781,8 @@ int main(void)
         cmocka_unit_test(test_workspace_size_grows),
         cmocka_unit_test(test_gemm_picks_layout),
         cmocka_unit_test(test_row_ranges),
+        cmocka_unit_test(test_pack_panels_hand_computed),
+        cmocka_unit_test(test_panel_kernels),
         cmocka_unit_test(test_multi_parts),
         cmocka_unit_test(test_worst_case_no_overflow),
         cmocka_unit_test(test_mad_pad),
