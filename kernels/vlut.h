@@ -4,7 +4,7 @@
  * {-1,0,+1}) and X is N x K int8 (one row per token, e.g. absmax-quantized
  * activations). Scales are the caller's business: this module is integers only.
  *
- * Two packed layouts of the same weights (the caller chooses which to build;
+ * Three packed layouts of the same weights (the caller chooses which to build;
  * vlut_gemm uses whichever the batch width favours among those present):
  *   LUT  base-3 codes, VLUT_G = 4 weights per byte (81 codes, 2 bits/weight):
  *        row m has G = vlut_lut_row_bytes(K) = ceil(K/4) codes, code j holding
