@@ -42,9 +42,11 @@ LDFLAGS := $(SANFLAGS)
 LDLIBS := $(PKG_LIBS) -lm -lpthread
 
 # Per-ISA kernel files carry their own flags; everything else is baseline x86-64.
-$(BUILD)/kernels/%_avx2.o: ISAFLAGS := -mavx2 -mfma -mf16c -ffp-contract=off
-$(BUILD)/kernels/%_avx512.o: ISAFLAGS := -mavx2 -mfma -mf16c -ffp-contract=off -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16
-$(BUILD)/kernels/%_gfni.o: ISAFLAGS := -mavx2 -mfma -mf16c -ffp-contract=off -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mgfni
+AVX2FLAGS := -mavx2 -mfma -mf16c -ffp-contract=off
+AVX512FLAGS := $(AVX2FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
+$(BUILD)/kernels/%_avx2.o: ISAFLAGS := $(AVX2FLAGS)
+$(BUILD)/kernels/%_avx512.o: ISAFLAGS := $(AVX512FLAGS) -mavx512bf16
+$(BUILD)/kernels/%_gfni.o: ISAFLAGS := $(AVX512FLAGS) -mgfni
 
 MAIN_SRC := server/main.c
 LIB_SRC := $(filter-out $(MAIN_SRC),$(wildcard engine/*.c kernels/*.c scheduler/*.c api/*.c server/*.c))

@@ -233,7 +233,6 @@ void fwd_free(struct fwd *f)
 
 /* ---- building blocks (per row, fixed order) ---- */
 
-/* o = w * x / sqrt(mean(x^2) + eps), the sum in act.h's 16-lane order. */
 /* x += a (the residual), through the kernels unless on the reference path. */
 static void add(const struct fwd *f, float *x, const float *a, int32_t n)
 {
@@ -243,6 +242,7 @@ static void add(const struct fwd *f, float *x, const float *a, int32_t n)
         kern_ops()->act_add(x, a, n);
 }
 
+/* o = w * x / sqrt(mean(x^2) + eps), the sum in act.h's 16-lane order. */
 static void rmsnorm(const struct fwd *f, float *o, const float *x, const float *w, int32_t n,
                     float eps)
 {
@@ -541,8 +541,8 @@ static void mm_region_worker(void *ctx, int ith, int nth)
  * tokens, 1, 2 and 3 groups per tile measured 1,140 / 1,013 / 1,082 tok/s,
  * medians of 5 alternating runs, SMALL, 2 threads, when AVX-512 still sent
  * 64 tokens to the LUT). Multiply-add: blocks of MM_MAD_TOKENS tokens, each
- * in chunks of about an eighth of a worker's share of rows (whole pairs of 16-row
- * panels); a worker prepares a block's activations when it first takes one
+ * in chunks of about an eighth of a worker's share of rows (whole pairs of
+ * 16-row panels); a worker prepares a block's activations when it first takes one
  * of its chunks. */
 static void mm_plan(struct mm_region *reg, int nth)
 {

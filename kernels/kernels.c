@@ -150,8 +150,8 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
         t->attn_f16_store = attn_f16_store_avx512;
         t->vlut_lut_tables = vlut_lut_tables_avx512;
         t->vlut_lut_tile = vlut_lut_tile_avx512;
-        t->vlut_mad_rows = vlut_mad_rows_avx512;
-        /* The broadcast kernel over panels; GFNI unpacks a quarter in one
+        /* MAD rows keep the AVX2 kernel (a model loaded on AVX-512 has
+         * PANELs instead). The broadcast kernel over panels; GFNI unpacks a quarter in one
          * instruction instead of two (Ice Lake and later have it, Cascade
          * Lake's VNNI does not). */
         t->vlut_panels = true;

@@ -56,7 +56,7 @@ struct kern_ops {
     /* Multiply-add ternary GEMM over `rows` output rows (see vlut.h). */
     void (*vlut_mad_rows)(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
                           const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
-                          int32_t *y, int64_t y_stride, uint8_t *scratch);
+                          int32_t *y, int64_t y_stride);
     /* The same over the PANEL layout, rows [m0, m1) (see vlut.h). */
     void (*vlut_mad_panels)(const uint8_t *panels, int64_t nkb, int64_t m0, int64_t m1,
                             const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,

@@ -72,7 +72,10 @@
  * most 512 in magnitude; the AVX2 kernel adds the 8 pair vectors of one
  * 256-weight block in int16 (<= 8*512 = 4096) before widening: no saturation,
  * no wrap. The activations are copied into zero-padded rows of whole blocks,
- * so padding weights (code 1) multiply zeros.
+ * so padding weights (code 1) multiply zeros. On AVX-512 the same codes come
+ * regrouped in 16-row panels (the PANEL layout), so that vpdpbusd multiplies
+ * 16 rows by 4 broadcast activations and needs no horizontal sums
+ * (vlut_panels_avx512.h); AVX2 and the reference read MAD rows.
  *
  * The reference kernels below are the specification: plain loops running the
  * same algorithms (same tables, same int16 flush rule), checked against a
@@ -237,12 +240,21 @@ static size_t lut_ws_size(int64_t rows)
            round64((size_t)rows * VLUT_LANES * sizeof(int16_t));
 }
 
-/* MAD workspace: xpad[N][blocks*256] | xsum[N] | scratch[VLUT_MAD_SCRATCH_ROWS][blocks*256]. */
+/* MAD workspace: xpad[N][xs] | xsum[N], xs = whole 256-weight blocks. */
+static int64_t mad_x_stride(int64_t K)
+{
+    return vlut_mad_row_bytes(K) / VLUT_MAD_BLOCK_BYTES * VLUT_MAD_BLOCK;
+}
+
 static size_t mad_ws_size(int64_t N, int64_t K)
 {
-    size_t xs = (size_t)vlut_mad_row_bytes(K) / VLUT_MAD_BLOCK_BYTES * VLUT_MAD_BLOCK;
-    return round64((size_t)N * xs) + round64((size_t)N * sizeof(int32_t)) +
-           VLUT_MAD_SCRATCH_ROWS * xs;
+    return round64((size_t)(N * mad_x_stride(K))) + round64((size_t)N * sizeof(int32_t));
+}
+
+/* Where the token sums start in a MAD workspace of N rows of stride xs. */
+static int32_t *mad_xsum(void *ws, int64_t N, int64_t xs)
+{
+    return (int32_t *)((char *)ws + round64((size_t)(N * xs)));
 }
 
 size_t vlut_workspace_size(int64_t N, int64_t K, int64_t rows)
@@ -340,12 +352,6 @@ void vlut_gemm_lut(const struct vlut_weights *w, const int8_t *x, int64_t N, int
     vlut_gemm_multi(&part, 1, x, N, ws, ws_size);
 }
 
-/* Workspace of the multiply-add kernel: xpad[N][xs] | xsum[N] | scratch. */
-static int64_t mad_x_stride(int64_t K)
-{
-    return vlut_mad_row_bytes(K) / VLUT_MAD_BLOCK_BYTES * VLUT_MAD_BLOCK;
-}
-
 void vlut_mad_prepare(const int8_t *x, int64_t N, int64_t K, void *ws, size_t ws_size)
 {
     VLUT_REQUIRE(x && ws && N >= 1 && K >= 1);
@@ -354,7 +360,7 @@ void vlut_mad_prepare(const int8_t *x, int64_t N, int64_t K, void *ws, size_t ws
     const struct kern_ops *ops = kern_ops();
     const int64_t xs = mad_x_stride(K);
     int8_t *xpad = ws;
-    int32_t *xsum = (int32_t *)((char *)ws + round64((size_t)(N * xs)));
+    int32_t *xsum = mad_xsum(ws, N, xs);
     for (int64_t t = 0; t < N; t++)
         xsum[t] = ops->vlut_mad_pad(x + t * K, K, xs, xpad + t * xs);
 }
@@ -369,15 +375,14 @@ void vlut_mad_run(const struct vlut_weights *w, int64_t N, int32_t *y, int64_t m
     if (rows == 0) return;
     const int64_t row_bytes = vlut_mad_row_bytes(K);
     const int64_t nblocks = row_bytes / VLUT_MAD_BLOCK_BYTES, xs = mad_x_stride(K);
-    int8_t *xpad = ws;
-    int32_t *xsum = (int32_t *)((char *)ws + round64((size_t)(N * xs)));
+    const int8_t *xpad = ws;
+    const int32_t *xsum = mad_xsum(ws, N, xs);
     if (w->panel) {
         kern_ops()->vlut_mad_panels(w->panel, row_bytes / 4, m0, m1, xpad, xs, N, xsum, y, M, NULL);
         return;
     }
-    uint8_t *scratch = (uint8_t *)xsum + round64((size_t)N * sizeof(int32_t));
     kern_ops()->vlut_mad_rows(w->mad + m0 * row_bytes, row_bytes, nblocks, rows, xpad, xs, N, xsum,
-                              y + m0, M, scratch);
+                              y + m0, M);
 }
 
 void vlut_mad_run_dequant(const struct vlut_weights *w, int64_t N, const float *rs, const float *d,
@@ -387,10 +392,9 @@ void vlut_mad_run_dequant(const struct vlut_weights *w, int64_t N, const float *
     VLUT_REQUIRE(0 <= m0 && m0 <= m1 && m1 <= w->rows);
     VLUT_REQUIRE(ws_size >= mad_ws_size(N, w->cols));
     const int64_t xs = mad_x_stride(w->cols);
-    const int32_t *xsum = (const int32_t *)((const char *)ws + round64((size_t)(N * xs)));
     const struct vlut_epilogue ep = {rs, d, y};
-    kern_ops()->vlut_mad_panels(w->panel, vlut_mad_row_bytes(w->cols) / 4, m0, m1, ws, xs, N, xsum,
-                                NULL, ldy, &ep);
+    kern_ops()->vlut_mad_panels(w->panel, vlut_mad_row_bytes(w->cols) / 4, m0, m1, ws, xs, N,
+                                mad_xsum(ws, N, xs), NULL, ldy, &ep);
 }
 
 void vlut_gemm_mad(const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t *y, int64_t m0,
@@ -506,9 +510,8 @@ void vlut_lut_tile_ref(const uint8_t *codes, int64_t code_stride, int64_t rows, 
 
 void vlut_mad_rows_ref(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
                        const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
-                       int32_t *y, int64_t y_stride, uint8_t *scratch)
+                       int32_t *y, int64_t y_stride)
 {
-    (void)scratch;
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *cr = codes + r * code_stride;
         for (int64_t t = 0; t < n; t++) {

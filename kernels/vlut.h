@@ -76,7 +76,6 @@
 _Static_assert(VLUT_KT % VLUT_SUB == 0, "K-tiles are whole sub-tiles");
 #define VLUT_MAD_BLOCK 256      /* weights per MAD block */
 #define VLUT_MAD_BLOCK_BYTES 64 /* bytes per MAD block */
-#define VLUT_MAD_SCRATCH_ROWS 4 /* rows a MAD kernel may unpack at once */
 #define VLUT_PANEL_ROWS 16      /* rows per PANEL-layout panel */
 /* Which kernel takes which tokens (when both layouts are present): the
  * Vec-LUT kernel works on 32-lane tiles, and a tile costs about the same
@@ -106,7 +105,9 @@ _Static_assert(VLUT_KT % VLUT_SUB == 0, "K-tiles are whole sub-tiles");
  * against 1,343, prefill of 512 tokens 1,429 against 1,282 (every run),
  * BitNet-2B prefill of 128 104-143 against 89-111. So AVX-512 never sends
  * tokens to the LUT (VLUT_LUT_NEVER); the LUT kernel stays built, tested
- * on every ISA and benchmarked (bench_kernels), and AVX2 uses it. */
+ * on every ISA and benchmarked (bench_kernels), and AVX2 uses it. (The
+ * row-layout AVX-512 kernel measured here has since been replaced by the
+ * PANEL kernel, faster again: vlut_panels_avx512.h.) */
 #define VLUT_LUT_NEVER INT_MAX
 #define VLUT_CROSSOVER_AVX512 32
 #define VLUT_CROSSOVER_AVX2 18
@@ -194,7 +195,7 @@ void vlut_gemm_mad(const struct vlut_weights *w, const int8_t *x, int64_t N, int
  * matrices of the same K) over the same activations: vlut_mad_prepare pads
  * x (N x K) into ws once; vlut_mad_run then computes rows [m0, m1) of y
  * from it, as vlut_gemm_mad would. ws must stay untouched in between
- * (vlut_mad_run itself uses only the scratch part past the activations). */
+ * (vlut_mad_run only reads it). */
 void vlut_mad_prepare(const int8_t *x, int64_t N, int64_t K, void *ws, size_t ws_size);
 void vlut_mad_run(const struct vlut_weights *w, int64_t N, int32_t *y, int64_t m0, int64_t m1,
                   void *ws, size_t ws_size);
@@ -236,9 +237,7 @@ struct vlut_epilogue {
  *   sum over nblocks MAD blocks of code(r,k) * xpad[t*x_stride + k] - xsum[t],
  *   where codes of row r start at codes + r*code_stride, xpad rows are
  *   nblocks*256 int8 (64-byte aligned, zero past K) and xsum[t] is the sum of
- *   token t's activations. scratch (64-byte aligned) holds
- *   VLUT_MAD_SCRATCH_ROWS * nblocks*256 bytes for a kernel to unpack rows
- *   into.
+ *   token t's activations.
  * vlut_mad_panels: for r in [m0,m1), t in [0,n): y[t*y_stride + r] = sum
  *   over the nkb blocks of each PANEL panel of code(r,k) * xpad[t*x_stride +
  *   k] - xsum[t], the codes of the whole matrix at panels, xpad and xsum as
@@ -262,7 +261,7 @@ void vlut_lut_tile_ref(const uint8_t *codes, int64_t code_stride, int64_t rows, 
                        const int16_t *tables, int16_t *acc16, int32_t *acc32, int flags);
 void vlut_mad_rows_ref(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
                        const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
-                       int32_t *y, int64_t y_stride, uint8_t *scratch);
+                       int32_t *y, int64_t y_stride);
 int32_t vlut_mad_pad_ref(const int8_t *x, int64_t K, int64_t xs, int8_t *xpad);
 void vlut_mad_panels_ref(const uint8_t *panels, int64_t nkb, int64_t m0, int64_t m1,
                          const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
@@ -280,12 +279,12 @@ void vlut_lut_tile_avx2(const uint8_t *codes, int64_t code_stride, int64_t rows,
                         const int16_t *tables, int16_t *acc16, int32_t *acc32, int flags);
 void vlut_mad_rows_avx2(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
                         const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
-                        int32_t *y, int64_t y_stride, uint8_t *scratch);
+                        int32_t *y, int64_t y_stride);
 void vlut_lut_tables_avx512(const int16_t *xg, int kt, int16_t *tables);
 void vlut_lut_tile_avx512(const uint8_t *codes, int64_t code_stride, int64_t rows, int kt,
                           const int16_t *tables, int16_t *acc16, int32_t *acc32, int flags);
 void vlut_mad_rows_avx512(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
                           const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
-                          int32_t *y, int64_t y_stride, uint8_t *scratch);
+                          int32_t *y, int64_t y_stride);
 
 #endif

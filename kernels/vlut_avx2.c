@@ -157,9 +157,8 @@ static inline __attribute__((always_inline)) void mad_row_block(const uint8_t *c
 
 void vlut_mad_rows_avx2(const uint8_t *codes, int64_t code_stride, int64_t nblocks, int64_t rows,
                         const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
-                        int32_t *y, int64_t y_stride, uint8_t *scratch)
+                        int32_t *y, int64_t y_stride)
 {
-    (void)scratch;
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *cr = codes + r * code_stride;
         for (int64_t t0 = 0; t0 < n; t0 += 4) {

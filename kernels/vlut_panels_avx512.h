@@ -17,16 +17,13 @@
  * panels x 2-4 tokens for narrow ones, and for one token 4 panels with one
  * accumulator per quarter (so 16 chains again), summed at the end. One
  * thread, SMALL's gate shape (2688 x 1024, N = 32, shift unpacking / GFNI):
- * the 4 x 4-tiled row kernel (vlut_mad_rows_avx512) 274-294 GMAC/s, a
+ * the 4 x 4-tiled row-layout kernel this replaced 274-294 GMAC/s, a
  * prototype of this 2 x 8 tile 295-305 / 312-323. */
 #include "kernels/avx512_util.h"
 
 #include <immintrin.h>
 #include <string.h>
 
-/* NP panels from pp (np of them real: the others repeat the last real one,
- * valid memory, never stored) x T tokens from x (stride xs). The first
- * panel's first row is r0; rows outside [lo, hi) are not stored. */
 /* 16 rows of one token: dot = acc - xsum into y[at..], or with yf set as
  * floats, ((float)dot * rs[r]) * d - act_dequant's operations - into
  * yf[at..] (the rows from `first`; only the output in use is indexed). */
@@ -44,6 +41,9 @@ static inline __attribute__((always_inline)) void panel_store(__m512i acc, int32
     _mm512_mask_storeu_ps(yf + at, k, _mm512_mul_ps(v, _mm512_set1_ps(*d)));
 }
 
+/* NP panels from pp (np of them real: the others repeat the last real one,
+ * valid memory, never stored) x T tokens from x (stride xs). The first
+ * panel's first row is r0; rows outside [lo, hi) are not stored. */
 static inline __attribute__((always_inline)) void
 panel_tile(const uint8_t *pp, int64_t nkb, const int NP, int np, const int8_t *x, int64_t xs,
            const int T, const int32_t *xsum, int32_t *y, int64_t ys, int64_t r0, int64_t lo,
@@ -174,27 +174,23 @@ void PANELS_FN(const uint8_t *panels, int64_t nkb, int64_t m0, int64_t m1, const
             float *ft = yf ? yf + t0 * y_stride : NULL;
             const float *dt = yf ? d + t0 : NULL;
             const int64_t nt = n - t0 < 8 ? n - t0 : 8;
-            if (p + 1 == p1) {
-                switch (nt) {
-#define ONE(T)                                                                                     \
+#define TILE(NP, T)                                                                                \
     case T:                                                                                        \
-        panel_tile(pp, nkb, 1, 1, xt, x_stride, T, xsum + t0, yt, y_stride, 16 * p, m0, m1, ft,    \
+        panel_tile(pp, nkb, NP, NP, xt, x_stride, T, xsum + t0, yt, y_stride, 16 * p, m0, m1, ft,  \
                    rs, dt);                                                                        \
         break;
-                    ONE(1) ONE(2) ONE(3) ONE(4) ONE(5) ONE(6) ONE(7) default : ONE(8)
-#undef ONE
+            if (p + 1 == p1) switch (nt) {
+                    TILE(1, 1)
+                    TILE(1, 2) TILE(1, 3) TILE(1, 4) TILE(1, 5) TILE(1, 6) TILE(1, 7) default
+                        : TILE(1, 8)
                 }
-                continue;
-            }
-            switch (nt) {
-#define WIDE(T)                                                                                    \
-    case T:                                                                                        \
-        panel_tile(pp, nkb, 2, 2, xt, x_stride, T, xsum + t0, yt, y_stride, 16 * p, m0, m1, ft,    \
-                   rs, dt);                                                                        \
-        break;
-                WIDE(1) WIDE(2) WIDE(3) WIDE(4) WIDE(5) WIDE(6) WIDE(7) default : WIDE(8)
-#undef WIDE
-            }
+            else
+                switch (nt) {
+                    TILE(2, 1)
+                    TILE(2, 2) TILE(2, 3) TILE(2, 4) TILE(2, 5) TILE(2, 6) TILE(2, 7) default
+                        : TILE(2, 8)
+                }
+#undef TILE
         }
     }
 }
