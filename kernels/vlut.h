@@ -20,7 +20,7 @@
  *   MAD  2-bit codes w+1 in {0,1,2}, in 256-weight blocks of 64 bytes: byte p of
  *        a block holds weights p, p+64, p+128, p+192 at bit shifts 6, 4, 2, 0.
  *        Row m is vlut_mad_row_bytes(K) = ceil(K/256)*64 bytes; weights past K
- *        are zeros. Feeds the multiply-add kernel (narrow batches).
+ *        are zeros. Feeds the AVX2 and reference multiply-add kernels.
  *   PANEL the MAD codes w+1 regrouped for a broadcast multiply-add: rows in
  *        panels of VLUT_PANEL_ROWS = 16 (M rounded up; rows past M are
  *        zeros), each panel nkb = vlut_mad_row_bytes(K)/4 blocks of 16
