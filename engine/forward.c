@@ -43,12 +43,17 @@
 #include <string.h>
 #include <time.h>
 
+/* Most consecutive rows of one sequence whose attention runs together
+ * (attn_rows: keys and values read once per tile for all of them). */
+#define ATT_BLOCK_ROWS 16
+
 /* Per-thread scratch. */
 struct fwd_thread {
     float *wrow;    /* (width) one dequantized weight row */
     int8_t *trits;  /* (width) one ternary weight row */
     float *tscales; /* (width/256 + 1) its group scales */
-    float *scores;  /* (heads per KV head, n_ctx) attention scores */
+    float *scores;  /* (att_rows x heads per KV head, n_ctx) attention scores */
+    float *att_ws;  /* attn_rows workspace, 64-byte aligned */
     void *ws;       /* vlut workspace, 64-byte aligned */
     float *rope_cs; /* (n_rot) cos, sin of one row's RoPE angles */
 };
@@ -67,6 +72,11 @@ struct fwd {
     float *hd;        /* their block scales, token after token (q8.h) */
     int32_t *hs;      /* and block sums */
     size_t ws_size;
+    /* Attention goes by blocks of at most att_rows consecutive rows of one
+     * sequence (consecutive positions): one (first row, rows) pair per block
+     * of the batch now running. */
+    int32_t att_rows, n_blocks;
+    int32_t (*blocks)[2];
     struct tpool *pool;
     int nth;
     struct fwd_thread *th;
@@ -177,18 +187,25 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct
         if (m->rope_freqs) freq /= m->rope_freqs[i];
         f->rope_freq[i] = freq;
     }
+    /* as many rows per block as keep a worker's scores within 1 MiB, at most 16 */
+    const int64_t G = hp->n_head / hp->n_head_kv, per = (1 << 20) / (4 * G * n_ctx);
+    f->att_rows = per < 1 ? 1 : per > ATT_BLOCK_ROWS ? ATT_BLOCK_ROWS : (int32_t)per;
+    f->blocks = malloc(R * sizeof *f->blocks);
     f->th = calloc((size_t)f->nth, sizeof *f->th);
-    bool ok = f->x && f->xb && f->q && f->k && f->v && f->att && f->hb && f->hb2 && f->out &&
-              f->xq && f->xs && f->yi && f->hq && f->hd && f->hs && f->rope_freq && f->th;
+    bool ok = f->blocks && f->x && f->xb && f->q && f->k && f->v && f->att && f->hb && f->hb2 &&
+              f->out && f->xq && f->xs && f->yi && f->hq && f->hd && f->hs && f->rope_freq && f->th;
     for (int t = 0; ok && t < f->nth; t++) {
         struct fwd_thread *th = &f->th[t];
         th->wrow = malloc(W * sizeof(float));
         th->trits = malloc(W);
         th->tscales = malloc((W / 256 + 1) * sizeof(float));
-        th->scores = malloc((size_t)n_ctx * (size_t)(hp->n_head / hp->n_head_kv) * sizeof(float));
+        th->scores = malloc((size_t)f->att_rows * (size_t)G * (size_t)n_ctx * sizeof(float));
+        th->att_ws =
+            aligned_alloc(64, ((size_t)attn_rows_ws_floats(hp->head_dim) * 4 + 63) & ~(size_t)63);
         th->ws = aligned_alloc(64, f->ws_size);
         th->rope_cs = malloc((size_t)(hp->n_rot + 2) * sizeof(float));
-        ok = th->wrow && th->trits && th->tscales && th->scores && th->ws && th->rope_cs;
+        ok = th->wrow && th->trits && th->tscales && th->scores && th->att_ws && th->ws &&
+             th->rope_cs;
     }
     if (!ok) {
         fwd_free(f);
@@ -207,10 +224,12 @@ void fwd_free(struct fwd *f)
         free(f->th[t].trits);
         free(f->th[t].tscales);
         free(f->th[t].scores);
+        free(f->th[t].att_ws);
         free(f->th[t].ws);
         free(f->th[t].rope_cs);
     }
     free(f->th);
+    free(f->blocks);
     tpool_free(f->pool);
     free(f->x);
     free(f->xb);
@@ -731,29 +750,36 @@ static void rows_region(struct fwd *f, enum fwd_phase p, struct rows_task *t)
     region(f, p, rows_worker, t);
 }
 
-/* One row's attention over its sequence's positions 0..pos for the G query
- * heads of KV head kvh: scores and the value mix through the kernels (same
- * floats on every ISA). scores is G x n_ctx scratch. */
-static void attend(struct fwd *f, float *scores, const struct kv_cache *kv, int32_t layer,
-                   const struct fwd_row *row, const float *q, float *out, int32_t kvh)
+/* The attention of one block of rows (consecutive positions of one
+ * sequence, the first at pos) for the G query heads of KV head kvh: scores,
+ * softmax and value mix through the kernels (same floats on every ISA and
+ * however the rows are blocked). */
+static void attend(struct fwd *f, struct fwd_thread *th, const struct kv_cache *kv, int32_t layer,
+                   const struct fwd_row *row, int32_t n_rows, const float *q, float *out,
+                   int32_t kvh)
 {
     const struct model_hparams *hp = &f->m->hp;
-    const struct kern_ops *ops = kern_ops();
-    const int32_t hd = hp->head_dim, G = hp->n_head / hp->n_head_kv;
-    const int32_t n = row->pos + 1, ld = f->n_ctx;
+    const int32_t hd = hp->head_dim, G = hp->n_head / hp->n_head_kv, QD = hp->n_head * hd;
     const void *K = kv_keys(kv, row->slot, layer, kvh), *V = kv_values(kv, row->slot, layer, kvh);
-    const float inv_sqrt = 1.0f / sqrtf((float)hd);
     const size_t h0 = (size_t)kvh * G;
-    if (kv->type == KV_F16)
-        ops->attn_scores_f16(q + h0 * hd, G, K, hd, n, hd, inv_sqrt, scores, ld);
-    else
-        ops->attn_scores(q + h0 * hd, G, K, hd, n, hd, inv_sqrt, scores, ld);
-    for (int32_t g = 0; g < G; g++)
-        ops->act_softmax(scores + (size_t)g * ld, n);
-    if (kv->type == KV_F16)
-        ops->attn_mix_f16(scores, ld, G, V, hd, n, hd, out + h0 * hd);
-    else
-        ops->attn_mix(scores, ld, G, V, hd, n, hd, out + h0 * hd);
+    kern_ops()->attn_rows(q + h0 * hd, QD, n_rows, G, K, V, kv->type == KV_F16, hd, row->pos, hd,
+                          1.0f / sqrtf((float)hd), th->scores, f->n_ctx, out + h0 * hd, QD,
+                          th->att_ws);
+}
+
+/* Cut the batch into attention blocks (struct fwd). */
+static void att_blocks(struct fwd *f, const struct fwd_row *rows, int32_t n)
+{
+    f->n_blocks = 0;
+    for (int32_t i = 0; i < n;) {
+        int32_t e = i + 1;
+        while (e < n && e - i < f->att_rows && rows[e].slot == rows[i].slot &&
+               rows[e].pos == rows[e - 1].pos + 1)
+            e++;
+        f->blocks[f->n_blocks][0] = i, f->blocks[f->n_blocks][1] = e - i;
+        f->n_blocks++;
+        i = e;
+    }
 }
 
 struct att_task {
@@ -761,24 +787,24 @@ struct att_task {
     const struct kv_cache *kv;
     int32_t layer;
     const struct fwd_row *rows;
-    int32_t n_rows;
-    struct tpool_chunks items; /* n_rows x n_head_kv (row, KV head) pairs */
+    struct tpool_chunks items; /* n_blocks x n_head_kv (block, KV head) pairs */
 };
 
-/* The workers take (row, KV head) pairs one at a time as they come for
- * them: later rows of a prompt attend over more positions, so fixed ranges
- * would be unbalanced even on two equally fast cores. */
+/* The workers take (block, KV head) pairs one at a time as they come for
+ * them, last block first: later rows of a prompt attend over more positions,
+ * so fixed ranges would be unbalanced even on two equally fast cores, and
+ * the cheap items left for the end even out the finish. */
 static void attention_worker(void *ctx, int ith, int nth)
 {
     (void)nth;
     struct att_task *t = ctx;
-    const struct model_hparams *hp = &t->f->m->hp;
-    const int32_t H = hp->n_head_kv, QD = hp->n_head * hp->head_dim;
+    struct fwd *f = t->f;
+    const int32_t H = f->m->hp.n_head_kv, QD = f->m->hp.n_head * f->m->hp.head_dim;
     int64_t i;
     while (tpool_chunks_take(&t->items, &i)) {
-        const int32_t r = (int32_t)(i / H), kvh = (int32_t)(i % H);
-        attend(t->f, t->f->th[ith].scores, t->kv, t->layer, &t->rows[r], t->f->q + (size_t)r * QD,
-               t->f->att + (size_t)r * QD, kvh);
+        const int32_t *b = f->blocks[f->n_blocks - 1 - i / H], kvh = (int32_t)(i % H);
+        attend(f, &f->th[ith], t->kv, t->layer, &t->rows[b[0]], b[1], f->q + (size_t)b[0] * QD,
+               f->att + (size_t)b[0] * QD, kvh);
     }
 }
 
@@ -845,6 +871,7 @@ int fwd_run(struct fwd *f, struct kv_cache *kv, const struct fwd_row *rows, int3
     /* Regions in order: row-parallel ones prepare the input of a matmul
      * region (norm + int8 quantization); f->out holds the last residual
      * branch until the next region adds it to x. */
+    att_blocks(f, rows, n_rows);
     struct rows_task rt = {.f = f, .rows = rows, .n_rows = n_rows, .kv = kv, .quant = i8};
     rt.kind = ROWS_EMBED;
     rows_region(f, FWD_EMBED, &rt);
@@ -860,8 +887,8 @@ int fwd_run(struct fwd *f, struct kv_cache *kv, const struct fwd_row *rows, int3
         matmuls(f, FWD_QKV, f->xb, W, n_rows, i8, 3, qkv, qkv_y, qkv_ld, false);
         rt.kind = ROWS_ROPE_KV, rt.layer = il;
         rows_region(f, FWD_ROPE_KV, &rt);
-        struct att_task at = {f, kv, il, rows, n_rows, {0}};
-        tpool_chunks_reset(&at.items, (int64_t)n_rows * hp->n_head_kv);
+        struct att_task at = {f, kv, il, rows, {0}};
+        tpool_chunks_reset(&at.items, (int64_t)f->n_blocks * hp->n_head_kv);
         region(f, FWD_ATTENTION, attention_worker, &at);
         int32_t ld_att;
         const float *att_in = sub_norm(f, &rt, l->attn_sub_norm, f->att, QD, i8, &ld_att);

@@ -1,6 +1,7 @@
 /* attn.c - scalar attention loops: the specification (see attn.h). */
 #include "kernels/attn.h"
 
+#include "kernels/act.h"
 #include "kernels/quant.h"
 
 #include <math.h>
@@ -87,4 +88,47 @@ void attn_f16_store_ref(uint16_t *dst, const float *src, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
         dst[i] = quant_f32_to_f16(src[i]);
+}
+
+/* About 16 KiB of keys as floats per tile, whole 8-position blocks. */
+int32_t attn_rows_tile(int32_t hd)
+{
+    const int32_t p = 4096 / (hd > 0 ? hd : 1) / 8 * 8;
+    return p < 8 ? 8 : p;
+}
+
+/* A tile of keys and one of values. */
+int64_t attn_rows_ws_floats(int32_t hd)
+{
+    return 2 * (int64_t)attn_rows_tile(hd) * hd;
+}
+
+void attn_rows_with(const struct attn_row_fns *fn, const float *q, int64_t ldq, int32_t R,
+                    int32_t G, const void *K, const void *V, bool f16, int64_t stride, int32_t n0,
+                    int32_t hd, float scale, float *scores, int64_t ld, float *out, int64_t ldo)
+{
+    for (int32_t r = 0; r < R; r++) {
+        const int32_t n = n0 + r + 1;
+        float *s = scores + (int64_t)r * G * ld;
+        if (f16)
+            fn->scores_f16(q + r * ldq, G, K, stride, n, hd, scale, s, ld);
+        else
+            fn->scores(q + r * ldq, G, K, stride, n, hd, scale, s, ld);
+        for (int32_t g = 0; g < G; g++)
+            fn->softmax(s + g * ld, n);
+        if (f16)
+            fn->mix_f16(s, ld, G, V, stride, n, hd, out + r * ldo);
+        else
+            fn->mix(s, ld, G, V, stride, n, hd, out + r * ldo);
+    }
+}
+
+void attn_rows_ref(const float *q, int64_t ldq, int32_t R, int32_t G, const void *K, const void *V,
+                   bool f16, int64_t stride, int32_t n0, int32_t hd, float scale, float *scores,
+                   int64_t ld, float *out, int64_t ldo, float *ws)
+{
+    (void)ws;
+    static const struct attn_row_fns fn = {attn_scores_ref, attn_scores_f16_ref, act_softmax_ref,
+                                           attn_mix_ref, attn_mix_f16_ref};
+    attn_rows_with(&fn, q, ldq, R, G, K, V, f16, stride, n0, hd, scale, scores, ld, out, ldo);
 }

@@ -21,6 +21,7 @@
 #ifndef LF_ATTN_H
 #define LF_ATTN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* The dot product above but with each product and sum rounded separately
@@ -59,5 +60,43 @@ void attn_scores_f16_avx512(const float *q, int32_t G, const uint16_t *K, int64_
 void attn_mix_f16_avx512(const float *w, int64_t ld, int32_t G, const uint16_t *V, int64_t stride,
                          int32_t n, int32_t hd, float *out);
 void attn_f16_store_avx512(uint16_t *dst, const float *src, int64_t n);
+
+/* Attention of R consecutive query rows of one sequence, for the G query
+ * heads of one KV head: row r (G heads of hd floats at q + r*ldq) attends
+ * positions 0..n0+r of K and V (stored as floats, or with f16 set as IEEE
+ * halves): its scores into the G rows of ld floats at scores + r*G*ld, each
+ * head's act_softmax over its n0+r+1 scores, and the mix into out + r*ldo.
+ * The floats are those of attn_scores, act_softmax and attn_mix run row after
+ * row (the reference does just that). The AVX-512 version reads the keys and
+ * values once per tile of attn_rows_tile(hd) positions for all R rows, as
+ * floats in its workspace (attn_rows_ws_floats(hd) floats, 64-byte aligned),
+ * instead of once per row from the cache. */
+int32_t attn_rows_tile(int32_t hd);
+int64_t attn_rows_ws_floats(int32_t hd);
+void attn_rows_ref(const float *q, int64_t ldq, int32_t R, int32_t G, const void *K, const void *V,
+                   bool f16, int64_t stride, int32_t n0, int32_t hd, float scale, float *scores,
+                   int64_t ld, float *out, int64_t ldo, float *ws);
+/* attn_rows as that row-after-row loop over the kernels in fn (the
+ * reference and AVX2 versions are this with their own kernels). */
+struct attn_row_fns {
+    void (*scores)(const float *q, int32_t G, const float *K, int64_t stride, int32_t n, int32_t hd,
+                   float scale, float *scores, int64_t ld);
+    void (*scores_f16)(const float *q, int32_t G, const uint16_t *K, int64_t stride, int32_t n,
+                       int32_t hd, float scale, float *scores, int64_t ld);
+    void (*softmax)(float *x, int64_t n);
+    void (*mix)(const float *w, int64_t ld, int32_t G, const float *V, int64_t stride, int32_t n,
+                int32_t hd, float *out);
+    void (*mix_f16)(const float *w, int64_t ld, int32_t G, const uint16_t *V, int64_t stride,
+                    int32_t n, int32_t hd, float *out);
+};
+void attn_rows_with(const struct attn_row_fns *fn, const float *q, int64_t ldq, int32_t R,
+                    int32_t G, const void *K, const void *V, bool f16, int64_t stride, int32_t n0,
+                    int32_t hd, float scale, float *scores, int64_t ld, float *out, int64_t ldo);
+void attn_rows_avx2(const float *q, int64_t ldq, int32_t R, int32_t G, const void *K, const void *V,
+                    bool f16, int64_t stride, int32_t n0, int32_t hd, float scale, float *scores,
+                    int64_t ld, float *out, int64_t ldo, float *ws);
+void attn_rows_avx512(const float *q, int64_t ldq, int32_t R, int32_t G, const void *K,
+                      const void *V, bool f16, int64_t stride, int32_t n0, int32_t hd, float scale,
+                      float *scores, int64_t ld, float *out, int64_t ldo, float *ws);
 
 #endif

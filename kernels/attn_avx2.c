@@ -7,6 +7,8 @@
  * uses these scores too. */
 #include "kernels/attn.h"
 
+#include "kernels/act.h"
+
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -169,4 +171,14 @@ void attn_f16_store_avx2(uint16_t *dst, const float *src, int64_t n)
                          _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
     for (; i < n; i++)
         dst[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
+void attn_rows_avx2(const float *q, int64_t ldq, int32_t R, int32_t G, const void *K, const void *V,
+                    bool f16, int64_t stride, int32_t n0, int32_t hd, float scale, float *scores,
+                    int64_t ld, float *out, int64_t ldo, float *ws)
+{
+    (void)ws;
+    static const struct attn_row_fns fn = {attn_scores_avx2, attn_scores_f16_avx2, act_softmax_avx2,
+                                           attn_mix_avx2, attn_mix_f16_avx2};
+    attn_rows_with(&fn, q, ldq, R, G, K, V, f16, stride, n0, hd, scale, scores, ld, out, ldo);
 }

@@ -39,6 +39,7 @@ static struct kern_ops kern_table = {
     .attn_scores_f16 = attn_scores_f16_ref,
     .attn_mix_f16 = attn_mix_f16_ref,
     .attn_f16_store = attn_f16_store_ref,
+    .attn_rows = attn_rows_ref,
 };
 
 static const char *const isa_names[KERN_ISA_COUNT] = {"ref", "avx2", "avx512"};
@@ -120,12 +121,14 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
     t->attn_scores_f16 = attn_scores_f16_ref;
     t->attn_mix_f16 = attn_mix_f16_ref;
     t->attn_f16_store = attn_f16_store_ref;
+    t->attn_rows = attn_rows_ref;
     if (isa >= KERN_ISA_AVX2) {
         t->attn_scores = attn_scores_avx2;
         t->attn_mix = attn_mix_avx2;
         t->attn_scores_f16 = attn_scores_f16_avx2;
         t->attn_mix_f16 = attn_mix_f16_avx2;
         t->attn_f16_store = attn_f16_store_avx2;
+        t->attn_rows = attn_rows_avx2;
         t->vlut_lut_tables = vlut_lut_tables_avx2;
         t->vlut_lut_tile = vlut_lut_tile_avx2;
         t->vlut_mad_rows = vlut_mad_rows_avx2;
@@ -148,6 +151,7 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
         t->attn_scores_f16 = attn_scores_f16_avx512;
         t->attn_mix_f16 = attn_mix_f16_avx512;
         t->attn_f16_store = attn_f16_store_avx512;
+        t->attn_rows = attn_rows_avx512;
         t->vlut_lut_tables = vlut_lut_tables_avx512;
         t->vlut_lut_tile = vlut_lut_tile_avx512;
         /* MAD rows keep the AVX2 kernel (a model loaded on AVX-512 has

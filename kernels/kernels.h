@@ -74,6 +74,10 @@ struct kern_ops {
     void (*attn_mix_f16)(const float *w, int64_t ld, int32_t G, const uint16_t *V, int64_t stride,
                          int32_t n, int32_t hd, float *out);
     void (*attn_f16_store)(uint16_t *dst, const float *src, int64_t n);
+    /* Scores, softmax and mix of R consecutive rows of one sequence (see attn.h). */
+    void (*attn_rows)(const float *q, int64_t ldq, int32_t R, int32_t G, const void *K,
+                      const void *V, bool f16, int64_t stride, int32_t n0, int32_t hd, float scale,
+                      float *scores, int64_t ld, float *out, int64_t ldo, float *ws);
     /* Per-token absmax int8 quantization of n activations (see act.h). */
     void (*act_quant_i8)(const float *x, int64_t n, int8_t *q, float *xs);
     /* RMSNorm, softmax in place, SiLU(g) * u in place (see act.h). */

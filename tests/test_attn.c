@@ -208,13 +208,89 @@ static void test_f16_kv(void **state)
     free(q), free(Kf), free(Kh), free(s0), free(s1), free(src), free(want), free(got);
 }
 
+/* attn_rows on every ISA against the reference's row-after-row loop: blocks
+ * of rows that start inside, end past and span the AVX-512 version's tiles
+ * of positions (64 at head size 64, 32 at 128, 256 at 16), under and over
+ * the rows it tiles from, f32 and f16 caches. */
+static void test_rows(void **state)
+{
+    (void)state;
+    static const int32_t hds[] = {8, 16, 33, 64, 128};
+    static const int32_t Rs[] = {1, 3, 4, 5, 16, 17};
+    static const int32_t n0s[] = {0, 5, 60, 250};
+    static const int32_t Gs[] = {1, 4, 5};
+    enum { NMAX = 270, LD = 272, GMAX = 5, RMAX = 17, HDMAX = 128 };
+    uint64_t st = 13;
+    const int64_t ldq = GMAX * HDMAX + 3;
+    float *q = malloc(RMAX * ldq * sizeof *q);
+    float *Kf = malloc(NMAX * (HDMAX + 8) * sizeof *Kf),
+          *Vf = malloc(NMAX * (HDMAX + 8) * sizeof *Vf);
+    uint16_t *Kh = malloc(NMAX * (HDMAX + 8) * sizeof *Kh),
+             *Vh = malloc(NMAX * (HDMAX + 8) * sizeof *Vh);
+    float *s0 = malloc(RMAX * GMAX * LD * sizeof *s0), *s1 = malloc(RMAX * GMAX * LD * sizeof *s1);
+    float *o0 = malloc(RMAX * ldq * sizeof *o0), *o1 = malloc(RMAX * ldq * sizeof *o1);
+    float *ws = aligned_alloc(64, (size_t)attn_rows_ws_floats(HDMAX) * sizeof *ws);
+    for (int32_t i = 0; i < RMAX * ldq; i++)
+        q[i] = frand(&st);
+    for (int32_t i = 0; i < NMAX * (HDMAX + 8); i++) {
+        Kh[i] = quant_f32_to_f16(frand(&st)), Vh[i] = quant_f32_to_f16(frand(&st));
+        Kf[i] = frand(&st), Vf[i] = frand(&st);
+    }
+    char err[LF_ERRMSG_LEN];
+    int cases = 0;
+    for (size_t h = 0; h < sizeof hds / sizeof *hds; h++)
+        for (size_t ri = 0; ri < sizeof Rs / sizeof *Rs; ri++)
+            for (size_t ni = 0; ni < sizeof n0s / sizeof *n0s; ni++)
+                for (size_t gi = 0; gi < sizeof Gs / sizeof *Gs; gi++)
+                    for (int f16 = 0; f16 < 2; f16++) {
+                        const int32_t hd = hds[h], R = Rs[ri], n0 = n0s[ni], G = Gs[gi];
+                        const int64_t stride = hd + 8;
+                        const void *K = f16 ? (const void *)Kh : Kf;
+                        const void *V = f16 ? (const void *)Vh : Vf;
+                        memset(o0, 0, RMAX * ldq * sizeof *o0);
+                        attn_rows_ref(q, ldq, R, G, K, V, f16, stride, n0, hd, 0.125f, s0, LD, o0,
+                                      ldq, ws);
+                        for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {
+                            if (!kern_isa_supported((enum kern_isa)isa)) continue;
+                            assert_int_equal(kern_set_isa((enum kern_isa)isa, err, sizeof err), 0);
+                            memset(o1, 0x7f, RMAX * ldq * sizeof *o1);
+                            kern_ops()->attn_rows(q, ldq, R, G, K, V, f16, stride, n0, hd, 0.125f,
+                                                  s1, LD, o1, ldq, ws);
+                            for (int32_t r = 0; r < R; r++) {
+                                for (int32_t g = 0; g < G; g++)
+                                    assert_memory_equal(s0 + (r * G + g) * LD,
+                                                        s1 + (r * G + g) * LD,
+                                                        (size_t)(n0 + r + 1) * sizeof *s0);
+                                assert_memory_equal(o0 + r * ldq, o1 + r * ldq,
+                                                    (size_t)(G * hd) * sizeof *o0);
+                                /* nothing written between a row's heads and the next row */
+                                uint32_t u;
+                                memcpy(&u, &o1[r * ldq + G * hd], sizeof u);
+                                assert_int_equal(u, 0x7f7f7f7fu);
+                            }
+                            cases++;
+                        }
+                    }
+    assert_int_equal(kern_init(err, sizeof err), 0);
+    assert_true(cases >= 5 * 6 * 4 * 3 * 2);
+    /* a weight is a softmax: each row's weights of one head sum to about 1 */
+    attn_rows_ref(q, ldq, 3, 1, Kf, Vf, false, 16, 9, 8, 0.125f, s0, LD, o0, ldq, ws);
+    for (int32_t r = 0; r < 3; r++) {
+        float sum = 0;
+        for (int32_t t = 0; t < 9 + r + 1; t++)
+            sum += s0[r * LD + t];
+        assert_float_equal(sum, 1.0f, 1e-5f);
+    }
+    free(q), free(Kf), free(Vf), free(Kh), free(Vh), free(s0), free(s1), free(o0), free(o1);
+    free(ws);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_by_hand),
-        cmocka_unit_test(test_fused_multiply_add),
-        cmocka_unit_test(test_simd_bit_exact),
-        cmocka_unit_test(test_f16_kv),
+        cmocka_unit_test(test_by_hand),        cmocka_unit_test(test_fused_multiply_add),
+        cmocka_unit_test(test_simd_bit_exact), cmocka_unit_test(test_f16_kv),
+        cmocka_unit_test(test_rows),
     };
     return cmocka_run_group_tests_name("attn", tests, NULL, NULL);
 }
