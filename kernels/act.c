@@ -47,15 +47,15 @@ float act_expf(float x)
 {
     x = x > ACT_EXP_HI ? ACT_EXP_HI : x < ACT_EXP_LO ? ACT_EXP_LO : x;
     const float n = (x * ACT_LOG2E + ACT_ROUND_MAGIC) - ACT_ROUND_MAGIC;
-    float r = x - n * ACT_LN2_HI;
-    r = r - n * ACT_LN2_LO;
+    float r = fmaf(-n, ACT_LN2_HI, x); /* n * ACT_LN2_HI is exact */
+    r = fmaf(-n, ACT_LN2_LO, r);
     float p = ACT_EXP_P0;
-    p = p * r + ACT_EXP_P1;
-    p = p * r + ACT_EXP_P2;
-    p = p * r + ACT_EXP_P3;
-    p = p * r + ACT_EXP_P4;
-    p = p * r + ACT_EXP_P5;
-    p = p * (r * r) + r;
+    p = fmaf(p, r, ACT_EXP_P1);
+    p = fmaf(p, r, ACT_EXP_P2);
+    p = fmaf(p, r, ACT_EXP_P3);
+    p = fmaf(p, r, ACT_EXP_P4);
+    p = fmaf(p, r, ACT_EXP_P5);
+    p = fmaf(p, r * r, r);
     p = p + 1.0f;
     const union {
         uint32_t u;

@@ -30,13 +30,16 @@ void act_dequant_avx512(const int32_t *yi, int64_t ldi, int64_t N, int64_t r0, i
 
 /* The float kernels around the matmuls. Each is defined by its scalar
  * reference; the SIMD versions perform the same IEEE operations in the same
- * order (no fused multiply-add), so they agree bit for bit.
+ * order, fused multiply-adds exactly where the reference calls fmaf, so they
+ * agree bit for bit.
  *
  * act_expf: e^x by Cody-Waite range reduction, x = n ln2 + r with
- *   n = round(x log2e) (ties to even) and ln2 split in two, a degree-7
- *   polynomial (Cephes' expf coefficients) for e^r, and 2^n put into the
- *   exponent; x is clamped to [-87.33, 88], so the result is always a
- *   finite normal float (within 2 ulp of e^x there).
+ *   n = round(x log2e) (ties to even) and ln2 split in two (r = x - n ln2hi
+ *   - n ln2lo, each step one fused multiply-add), a degree-7 polynomial
+ *   (Cephes' expf coefficients) for e^r in fused multiply-adds (Horner), and
+ *   2^n put into the exponent; x is clamped to [-87.33, 88], so the result
+ *   is always a finite normal float (within 2 ulp of e^x there). Fused:
+ *   15 vector operations instead of 26 on AVX-512.
  * Sums (rmsnorm's squares, softmax's exponentials) run in 16 interleaved
  *   lanes - element j is added to lane j % 16, in order - reduced by the
  *   fixed tree s[l] += s[l+8], s[l] += s[l+4], s[l] += s[l+2], s[0] + s[1].

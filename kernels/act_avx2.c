@@ -62,18 +62,18 @@ void act_dequant_avx2(const int32_t *yi, int64_t ldi, int64_t N, int64_t r0, int
 static inline __m256 exp8(__m256 x)
 {
     x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(ACT_EXP_LO)), _mm256_set1_ps(ACT_EXP_HI));
-    const __m256 magic = _mm256_set1_ps(ACT_ROUND_MAGIC);
-    const __m256 n =
-        _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(ACT_LOG2E)), magic), magic);
-    __m256 r = _mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(ACT_LN2_HI)));
-    r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(ACT_LN2_LO)));
+    /* round to nearest, ties to even: the reference's magic-number rounding */
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(ACT_LOG2E)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(ACT_LN2_HI), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(ACT_LN2_LO), r);
     __m256 p = _mm256_set1_ps(ACT_EXP_P0);
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(ACT_EXP_P1));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(ACT_EXP_P2));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(ACT_EXP_P3));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(ACT_EXP_P4));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(ACT_EXP_P5));
-    p = _mm256_add_ps(_mm256_mul_ps(p, _mm256_mul_ps(r, r)), r);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(ACT_EXP_P1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(ACT_EXP_P2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(ACT_EXP_P3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(ACT_EXP_P4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(ACT_EXP_P5));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
     p = _mm256_add_ps(p, _mm256_set1_ps(1.0f));
     const __m256i e =
         _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);

@@ -45,22 +45,21 @@ void act_dequant_avx512(const int32_t *yi, int64_t ldi, int64_t N, int64_t r0, i
 static inline __m512 exp16(__m512 x)
 {
     x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(ACT_EXP_LO)), _mm512_set1_ps(ACT_EXP_HI));
-    const __m512 magic = _mm512_set1_ps(ACT_ROUND_MAGIC);
-    const __m512 n =
-        _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(ACT_LOG2E)), magic), magic);
-    __m512 r = _mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(ACT_LN2_HI)));
-    r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(ACT_LN2_LO)));
+    /* round to nearest, ties to even: the reference's magic-number rounding */
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(ACT_LOG2E)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(ACT_LN2_HI), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(ACT_LN2_LO), r);
     __m512 p = _mm512_set1_ps(ACT_EXP_P0);
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(ACT_EXP_P1));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(ACT_EXP_P2));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(ACT_EXP_P3));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(ACT_EXP_P4));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(ACT_EXP_P5));
-    p = _mm512_add_ps(_mm512_mul_ps(p, _mm512_mul_ps(r, r)), r);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(ACT_EXP_P1));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(ACT_EXP_P2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(ACT_EXP_P3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(ACT_EXP_P4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(ACT_EXP_P5));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);
     p = _mm512_add_ps(p, _mm512_set1_ps(1.0f));
-    const __m512i e =
-        _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+    /* p * 2^n in one instruction: n is an integer in [-126, 127] */
+    return _mm512_scalef_ps(p, n);
 }
 
 /* The 16-lane tree of act.h. */
