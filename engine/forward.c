@@ -55,7 +55,6 @@ struct fwd_thread {
     float *scores;  /* (att_rows x heads per KV head, n_ctx) attention scores */
     float *att_ws;  /* attn_rows workspace, 64-byte aligned */
     void *ws;       /* vlut workspace, 64-byte aligned */
-    float *rope_cs; /* (n_rot) cos, sin of one row's RoPE angles */
 };
 
 struct fwd {
@@ -67,6 +66,7 @@ struct fwd {
     float *xs;        /* (R) their scales: x = xq / xs */
     int64_t xq_cols;  /* width of the rows now in xq */
     float *rope_freq; /* (n_rot/2) rotation frequency of each pair */
+    float *rope_cs;   /* (R, n_rot) cos, sin of each row's angles, for every layer */
     int32_t *yi;      /* (R, yi_width) int32 GEMM outputs of the matmuls of one region */
     int8_t *hq;       /* (R, head blocks * Q8_BLOCK) LM-head activations, int8 blocks */
     float *hd;        /* their block scales, token after token (q8.h) */
@@ -191,9 +191,11 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct
     const int64_t G = hp->n_head / hp->n_head_kv, per = (1 << 20) / (4 * G * n_ctx);
     f->att_rows = per < 1 ? 1 : per > ATT_BLOCK_ROWS ? ATT_BLOCK_ROWS : (int32_t)per;
     f->blocks = malloc(R * sizeof *f->blocks);
+    f->rope_cs = malloc(R * (size_t)(hp->n_rot > 0 ? hp->n_rot : 1) * sizeof(float));
     f->th = calloc((size_t)f->nth, sizeof *f->th);
-    bool ok = f->blocks && f->x && f->xb && f->q && f->k && f->v && f->att && f->hb && f->hb2 &&
-              f->out && f->xq && f->xs && f->yi && f->hq && f->hd && f->hs && f->rope_freq && f->th;
+    bool ok = f->blocks && f->rope_cs && f->x && f->xb && f->q && f->k && f->v && f->att && f->hb &&
+              f->hb2 && f->out && f->xq && f->xs && f->yi && f->hq && f->hd && f->hs &&
+              f->rope_freq && f->th;
     for (int t = 0; ok && t < f->nth; t++) {
         struct fwd_thread *th = &f->th[t];
         th->wrow = malloc(W * sizeof(float));
@@ -203,9 +205,7 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct
         th->att_ws =
             aligned_alloc(64, ((size_t)attn_rows_ws_floats(hp->head_dim) * 4 + 63) & ~(size_t)63);
         th->ws = aligned_alloc(64, f->ws_size);
-        th->rope_cs = malloc((size_t)(hp->n_rot + 2) * sizeof(float));
-        ok = th->wrow && th->trits && th->tscales && th->scores && th->att_ws && th->ws &&
-             th->rope_cs;
+        ok = th->wrow && th->trits && th->tscales && th->scores && th->att_ws && th->ws;
     }
     if (!ok) {
         fwd_free(f);
@@ -226,10 +226,10 @@ void fwd_free(struct fwd *f)
         free(f->th[t].scores);
         free(f->th[t].att_ws);
         free(f->th[t].ws);
-        free(f->th[t].rope_cs);
     }
     free(f->th);
     free(f->blocks);
+    free(f->rope_cs);
     tpool_free(f->pool);
     free(f->x);
     free(f->xb);
@@ -658,8 +658,8 @@ struct rows_task {
     struct tpool_chunks chunks;
 };
 
-/* Row i of a row-parallel region (worker ith's scratch). */
-static void rows_one(const struct rows_task *t, int ith, int64_t i)
+/* Row i of a row-parallel region. */
+static void rows_one(const struct rows_task *t, int64_t i)
 {
     struct fwd *f = t->f;
     const struct model *m = f->m;
@@ -669,6 +669,7 @@ static void rows_one(const struct rows_task *t, int ith, int64_t i)
     float *x = f->x + (size_t)i * E, *xb = f->xb + (size_t)i * W;
     switch (t->kind) {
     case ROWS_EMBED:
+        rope_angles(f, t->rows[i].pos, f->rope_cs + (size_t)i * hp->n_rot);
         quant_dequant_row(m->tok_embd.type, m->tok_embd.data, m->tok_embd.rows, E, t->rows[i].token,
                           x);
         break;
@@ -689,8 +690,8 @@ static void rows_one(const struct rows_task *t, int ith, int64_t i)
     }
     case ROWS_ROPE_KV: {
         const struct fwd_row *r = &t->rows[i];
-        float *cs = f->th[ith].rope_cs, *q = f->q + (size_t)i * QD, *k = f->k + (size_t)i * KVD;
-        rope_angles(f, r->pos, cs);
+        const float *cs = f->rope_cs + (size_t)i * hp->n_rot;
+        float *q = f->q + (size_t)i * QD, *k = f->k + (size_t)i * KVD;
         for (int32_t h = 0; h < hp->n_head; h++)
             rope_head(q + h * hd, cs, hp);
         for (int32_t h = 0; h < hp->n_head_kv; h++)
@@ -729,14 +730,14 @@ static void rows_one(const struct rows_task *t, int ith, int64_t i)
 
 static void rows_worker(void *ctx, int ith, int nth)
 {
-    (void)nth;
+    (void)ith, (void)nth;
     struct rows_task *t = ctx;
     int64_t c;
     while (tpool_chunks_take(&t->chunks, &c)) {
         const int64_t i0 = c * t->chunk_rows;
         const int64_t i1 = i0 + t->chunk_rows < t->n_rows ? i0 + t->chunk_rows : t->n_rows;
         for (int64_t i = i0; i < i1; i++)
-            rows_one(t, ith, i);
+            rows_one(t, i);
     }
 }
 
