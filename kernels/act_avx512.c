@@ -5,21 +5,47 @@
 #include <immintrin.h>
 #include <math.h>
 
+/* Four accumulators for the absolute maximum (max is exact, so any order
+ * gives the reference's), then 64 elements per step: rounded to nearest
+ * even, saturating packs to bytes (the values are in range already) and one
+ * permutation back into order. */
 void act_quant_i8_avx512(const float *x, int64_t n, int8_t *q, float *xs)
 {
-    __m512 m = _mm512_setzero_ps();
-    for (int64_t j = 0; j < n; j += 16) {
+    __m512 m[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                   _mm512_setzero_ps()};
+    int64_t j = 0;
+    for (; j + 64 <= n; j += 64)
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++)
+            m[u] = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + j + 16 * u)), m[u]);
+    for (; j < n; j += 16) {
         const __mmask16 k = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
-        m = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(k, x + j)), m);
+        m[0] = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(k, x + j)), m[0]);
     }
-    const float s = act_quant_scale(_mm512_reduce_max_ps(m));
+    const float s = act_quant_scale(
+        _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m[0], m[1]), _mm512_max_ps(m[2], m[3]))));
     const __m512 vs = _mm512_set1_ps(s), lo = _mm512_set1_ps(-128.0f), hi = _mm512_set1_ps(127.0f);
-    for (int64_t j = 0; j < n; j += 16) {
+    /* after the packs, dword 4L+k holds elements 4L..4L+3 of vector k */
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    for (j = 0; j + 64 <= n; j += 64) {
+        __m512i v[4];
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++) {
+            const __m512 f = _mm512_mul_ps(_mm512_loadu_ps(x + j + 16 * u), vs);
+            v[u] = _mm512_cvt_roundps_epi32(_mm512_min_ps(_mm512_max_ps(f, lo), hi),
+                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        }
+        const __m512i b =
+            _mm512_packs_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));
+        _mm512_storeu_si512(q + j, _mm512_permutexvar_epi32(order, b));
+    }
+    for (; j < n; j += 16) {
         const __mmask16 k = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
-        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + j), vs);
-        v = _mm512_roundscale_ps(_mm512_min_ps(_mm512_max_ps(v, lo), hi),
-                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        _mm512_mask_cvtepi32_storeu_epi8(q + j, k, _mm512_cvtps_epi32(v));
+        const __m512 f = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + j), vs);
+        _mm512_mask_cvtepi32_storeu_epi8(
+            q + j, k,
+            _mm512_cvt_roundps_epi32(_mm512_min_ps(_mm512_max_ps(f, lo), hi),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     }
     *xs = s;
 }
