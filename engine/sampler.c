@@ -21,6 +21,7 @@
 #include "engine/sampler.h"
 
 #include "engine/status.h"
+#include "kernels/kernels.h"
 
 #include <float.h>
 #include <math.h>
@@ -292,6 +293,8 @@ static void heap_sift_up(struct sampler_cand *h, int32_t i)
 
 static int32_t greedy(const struct sampler *s, const float *logits)
 {
+    /* without penalties the effective logits are the cleaned ones: the SIMD scan */
+    if (!s->penalties_on) return (int32_t)kern_ops()->act_argmax(logits, s->n_vocab);
     int32_t best = 0;
     float best_v = effective_logit(s, logits, 0);
     for (int32_t i = 1; i < s->n_vocab; i++) {

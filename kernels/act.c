@@ -1,6 +1,7 @@
 /* act.c - scalar activation kernels: the specification (see act.h). */
 #include "kernels/act.h"
 
+#include <float.h>
 #include <math.h>
 
 /* Round to nearest, ties to even, for |v| <= 2^22: adding and subtracting
@@ -106,6 +107,17 @@ void act_softmax_ref(float *x, int64_t n)
     const float inv = 1.0f / act_sum16_ref(x, n);
     for (int64_t j = 0; j < n; j++)
         x[j] = x[j] * inv;
+}
+
+int64_t act_argmax_ref(const float *x, int64_t n)
+{
+    int64_t best = 0;
+    float best_v = -INFINITY;
+    for (int64_t j = 0; j < n; j++) {
+        const float v = isnan(x[j]) ? -INFINITY : x[j] > FLT_MAX ? FLT_MAX : x[j];
+        if (v > best_v) best_v = v, best = j;
+    }
+    return best;
 }
 
 void act_swiglu_ref(float *g, const float *u, int64_t n)

@@ -60,6 +60,12 @@ void act_swiglu_avx2(float *g, const float *u, int64_t n);
 void act_rmsnorm_avx512(float *o, const float *x, const float *w, int64_t n, float eps);
 void act_softmax_avx512(float *x, int64_t n);
 void act_swiglu_avx512(float *g, const float *u, int64_t n);
+/* act_argmax: the lowest j with the largest clean(x[j]) over [0, n) (n >= 1),
+ * where clean maps NaN to -inf and +inf to FLT_MAX (greedy sampling: ties
+ * keep the lower id, and a NaN logit never wins). */
+int64_t act_argmax_ref(const float *x, int64_t n);
+int64_t act_argmax_avx2(const float *x, int64_t n);
+int64_t act_argmax_avx512(const float *x, int64_t n);
 void act_add_ref(float *x, const float *a, int64_t n);
 void act_add_avx2(float *x, const float *a, int64_t n);
 void act_add_avx512(float *x, const float *a, int64_t n);

@@ -1,6 +1,8 @@
 /* act_avx2.c - activation kernels on 8-wide vectors (see act.h). */
 #include "kernels/act.h"
 
+#include <float.h>
+#include <stdint.h>
 #include <immintrin.h>
 #include <math.h>
 
@@ -149,6 +151,35 @@ void act_swiglu_avx2(float *g, const float *u, int64_t n)
         _mm256_maskstore_ps(g + j, k,
                             _mm256_mul_ps(_mm256_mul_ps(v, sig), _mm256_maskload_ps(u + j, k)));
     }
+}
+
+/* As act_argmax_avx512, on eight lanes. */
+int64_t act_argmax_avx2(const float *x, int64_t n)
+{
+    const __m256 top = _mm256_set1_ps(FLT_MAX), ninf = _mm256_set1_ps(-INFINITY);
+    __m256 best = ninf;
+    __m256i at = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), idx = at;
+    const __m256i step = _mm256_set1_epi32(8);
+    for (int64_t j = 0; j < n; j += 8, idx = _mm256_add_epi32(idx, step)) {
+        const __m256i k = mask8(n - j);
+        __m256 v = _mm256_blendv_ps(ninf, _mm256_maskload_ps(x + j, k), _mm256_castsi256_ps(k));
+        v = _mm256_blendv_ps(_mm256_min_ps(v, top), ninf, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        const __m256 gt = _mm256_cmp_ps(v, best, _CMP_GT_OQ);
+        best = _mm256_blendv_ps(best, v, gt);
+        at = _mm256_castps_si256(
+            _mm256_blendv_ps(_mm256_castsi256_ps(at), _mm256_castsi256_ps(idx), gt));
+    }
+    float bv[8];
+    int32_t ba[8];
+    _mm256_storeu_ps(bv, best);
+    _mm256_storeu_si256((__m256i *)ba, at);
+    float m = bv[0];
+    for (int l = 1; l < 8; l++)
+        m = bv[l] > m ? bv[l] : m;
+    int32_t r = INT32_MAX;
+    for (int l = 0; l < 8; l++)
+        if (bv[l] == m && ba[l] < r) r = ba[l];
+    return r;
 }
 
 void act_add_avx2(float *x, const float *a, int64_t n)

@@ -2,6 +2,7 @@
  * use masked loads and stores. */
 #include "kernels/act.h"
 
+#include <float.h>
 #include <immintrin.h>
 #include <math.h>
 
@@ -149,6 +150,29 @@ void act_swiglu_avx512(float *g, const float *u, int64_t n)
         _mm512_mask_storeu_ps(
             g + j, k, _mm512_mul_ps(_mm512_mul_ps(v, sig), _mm512_maskz_loadu_ps(k, u + j)));
     }
+}
+
+/* Sixteen lanes, lane l seeing j = l, l+16, ...: each keeps its first
+ * largest value and where it was; the answer is the lowest position among
+ * the lanes holding the overall largest (the lanes' positions are disjoint,
+ * so that is the first one in the row). */
+int64_t act_argmax_avx512(const float *x, int64_t n)
+{
+    const __m512 top = _mm512_set1_ps(FLT_MAX), ninf = _mm512_set1_ps(-INFINITY);
+    __m512 best = ninf;
+    __m512i at = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m512i idx = at;
+    const __m512i step = _mm512_set1_epi32(16);
+    for (int64_t j = 0; j < n; j += 16, idx = _mm512_add_epi32(idx, step)) {
+        __m512 v = _mm512_mask_loadu_ps(ninf, tail_mask(n - j), x + j);
+        v = _mm512_mask_mov_ps(_mm512_min_ps(v, top), _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), ninf);
+        const __mmask16 gt = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ);
+        best = _mm512_mask_mov_ps(best, gt, v);
+        at = _mm512_mask_mov_epi32(at, gt, idx);
+    }
+    const __mmask16 win =
+        _mm512_cmp_ps_mask(best, _mm512_set1_ps(_mm512_reduce_max_ps(best)), _CMP_EQ_OQ);
+    return _mm512_mask_reduce_min_epi32(win, at);
 }
 
 void act_add_avx512(float *x, const float *a, int64_t n)

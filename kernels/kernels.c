@@ -34,6 +34,7 @@ static struct kern_ops kern_table = {
     .act_softmax = act_softmax_ref,
     .act_swiglu = act_swiglu_ref,
     .act_add = act_add_ref,
+    .act_argmax = act_argmax_ref,
     .attn_scores = attn_scores_ref,
     .attn_mix = attn_mix_ref,
     .attn_scores_f16 = attn_scores_f16_ref,
@@ -116,6 +117,7 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
     t->act_softmax = act_softmax_ref;
     t->act_swiglu = act_swiglu_ref;
     t->act_add = act_add_ref;
+    t->act_argmax = act_argmax_ref;
     t->attn_scores = attn_scores_ref;
     t->attn_mix = attn_mix_ref;
     t->attn_scores_f16 = attn_scores_f16_ref;
@@ -140,6 +142,7 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
         t->act_softmax = act_softmax_avx2;
         t->act_swiglu = act_swiglu_avx2;
         t->act_add = act_add_avx2;
+        t->act_argmax = act_argmax_avx2;
     }
     if (isa >= KERN_ISA_AVX512) {
         t->vlut_lut_gather = vlut_lut_gather_avx512;
@@ -169,6 +172,7 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
         t->act_softmax = act_softmax_avx512;
         t->act_swiglu = act_swiglu_avx512;
         t->act_add = act_add_avx512;
+        t->act_argmax = act_argmax_avx512;
     }
 }
 

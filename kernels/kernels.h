@@ -85,6 +85,8 @@ struct kern_ops {
     void (*act_softmax)(float *x, int64_t n);
     void (*act_swiglu)(float *g, const float *u, int64_t n);
     void (*act_add)(float *x, const float *a, int64_t n);
+    /* Greedy sampling's argmax (see act.h). */
+    int64_t (*act_argmax)(const float *x, int64_t n);
     /* int32 products of a ternary matmul back to floats (see act.h). */
     void (*act_dequant)(const int32_t *yi, int64_t ldi, int64_t N, int64_t r0, int64_t r1,
                         const float *rs, const float *xs, float scale, float *y, int64_t ldy);

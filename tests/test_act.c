@@ -7,6 +7,7 @@
 #include "kernels/act.h"
 #include "kernels/kernels.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -231,12 +232,57 @@ static void test_float_kernels_every_isa(void **state)
     assert_float_equal(a[3], 2e30f, 0);
 }
 
+/* act_argmax by hand (ties keep the first, NaN never wins, +inf ties with
+ * FLT_MAX), then every ISA against the reference at every length 1..70 and a
+ * vocabulary's width, with the winner placed in the tail, in a tie, or
+ * nowhere (all -inf / NaN). */
+static void test_argmax_every_isa(void **state)
+{
+    (void)state;
+    const float a[6] = {1.0f, 3.0f, NAN, 3.0f, -2.0f, 0.5f};
+    assert_int_equal(act_argmax_ref(a, 6), 1);
+    const float b[4] = {NAN, -INFINITY, NAN, -INFINITY};
+    assert_int_equal(act_argmax_ref(b, 4), 0);
+    const float c[4] = {FLT_MAX, 1.0f, INFINITY, 2.0f};
+    assert_int_equal(act_argmax_ref(c, 4), 0); /* +inf counts as FLT_MAX: the first wins */
+    const float d[3] = {-1.0f, INFINITY, FLT_MAX};
+    assert_int_equal(act_argmax_ref(d, 3), 1);
+    static float x[32000];
+    char err[LF_ERRMSG_LEN];
+    for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {
+        if (!kern_isa_supported((enum kern_isa)isa)) continue;
+        assert_int_equal(kern_set_isa((enum kern_isa)isa, err, sizeof err), 0);
+        const struct kern_ops *ops = kern_ops();
+        assert_int_equal(ops->act_argmax(a, 6), 1);
+        assert_int_equal(ops->act_argmax(b, 4), 0);
+        assert_int_equal(ops->act_argmax(c, 4), 0);
+        assert_int_equal(ops->act_argmax(d, 3), 1);
+        for (int64_t k = 0; k < 71; k++) {
+            const int64_t n = k < 70 ? k + 1 : 32000;
+            for (int kind = 0; kind < 4; kind++) {
+                for (int64_t i = 0; i < n; i++)
+                    x[i] = kind == 3 ? (i % 3 ? -INFINITY : NAN) : rndf();
+                if (kind == 1) x[n - 1] = 100.0f;                       /* in the tail */
+                if (kind == 2) x[n / 3] = x[n - 1] = x[n / 2] = 100.0f; /* ties */
+                if (kind == 2 && n > 5) x[n / 3 - 1] = NAN;             /* just before the first */
+                const int64_t want = act_argmax_ref(x, n);
+                if (kind == 1) assert_int_equal(want, n - 1);
+                if (kind == 2) assert_int_equal(want, n / 3);
+                if (kind == 3) assert_int_equal(want, 0);
+                assert_int_equal(ops->act_argmax(x, n), want);
+            }
+        }
+    }
+    assert_int_equal(kern_init(err, sizeof err), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quant_by_hand),        cmocka_unit_test(test_quant_every_isa),
         cmocka_unit_test(test_dequant_every_isa),    cmocka_unit_test(test_expf_accuracy),
         cmocka_unit_test(test_norm_softmax_by_hand), cmocka_unit_test(test_float_kernels_every_isa),
+        cmocka_unit_test(test_argmax_every_isa),
     };
     return cmocka_run_group_tests_name("act", tests, NULL, NULL);
 }
