@@ -6,7 +6,10 @@
  * eight lanes of two positions (t and t+4 of a block of 8), so one multiply
  * and one add advance two dots; the lane tree then runs on shuffles of four
  * such registers at once, pairing the same lanes as the reference.
- * Mix: per output element the additions run over t in order from 0. */
+ * Mix: per output element the additions run over t in order from 0.
+ * attn_rows (a block of a prompt's rows) runs the same loops over tiles of
+ * keys and values converted to floats once for the whole block, the keys
+ * already in the score loop's register order (below). */
 #include "kernels/attn.h"
 
 #include "kernels/act.h"
