@@ -144,7 +144,7 @@ $(BUILD)/fuzz/fuzz_gguf: tests/fuzz_gguf.c engine/gguf.c engine/status.c
 fuzz-gguf: $(BUILD)/fuzz/fuzz_gguf $(BUILD)/lutfuse
 	@sh scripts/fuzz.sh $(BUILD) gguf $(FUZZ_SECONDS)
 
-$(BUILD)/fuzz/fuzz_api: tests/fuzz_api.c $(wildcard api/*.c) engine/status.c engine/sampler.c
+$(BUILD)/fuzz/fuzz_api: tests/fuzz_api.c $(wildcard api/*.c) engine/status.c engine/sampler_params.c
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) $(shell pkg-config --cflags jansson) -o $@ $^ $(shell pkg-config --libs jansson) -lm
 
