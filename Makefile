@@ -47,6 +47,7 @@ AVX512FLAGS := $(AVX2FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512v
 $(BUILD)/kernels/%_avx2.o: ISAFLAGS := $(AVX2FLAGS)
 $(BUILD)/kernels/%_avx512.o: ISAFLAGS := $(AVX512FLAGS) -mavx512bf16
 $(BUILD)/kernels/%_gfni.o: ISAFLAGS := $(AVX512FLAGS) -mgfni
+$(BUILD)/kernels/%_amx.o: ISAFLAGS := $(AVX512FLAGS) -mamx-tile -mamx-int8
 
 MAIN_SRC := server/main.c
 LIB_SRC := $(filter-out $(MAIN_SRC),$(wildcard engine/*.c kernels/*.c scheduler/*.c api/*.c server/*.c))

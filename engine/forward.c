@@ -392,8 +392,11 @@ static void head_q8_worker(void *ctx, int ith, int nth)
 }
 
 /* Tokens per multiply-add block: a block's activations (32 x K int8) stay in
- * L1/L2 while the rows of a chunk pass over them. */
+ * L1/L2 while the rows of a chunk pass over them. With AMX, 128: the tile
+ * kernel unpacks each panel's codes once per call, and at 32 tokens the
+ * unpacking took half its time (perf, SMALL prefill of 512). */
 #define MM_MAD_TOKENS 32
+#define MM_MAD_TOKENS_AMX 128
 
 /* Up to three matmuls over the same input in one parallel region (q, k, v;
  * gate, up; or one), each split by output rows; with gate_up set, the
@@ -411,7 +414,7 @@ struct mm_region {
     struct mm_task mm[3];
     int n;
     bool gate_up;
-    int64_t nl, lut_groups, mad_rows;
+    int64_t nl, lut_groups, mad_rows, mad_tokens;
     /* first multiply-add chunk of each matrix within a token block, and after
      * the last matrix the chunks per block (gate and up count as one) */
     int64_t mad_first[4];
@@ -473,7 +476,7 @@ static void mm_rect(const struct mm_region *reg, int ith, int64_t n0, int64_t n1
         const struct mm_task *t = &reg->mm[which[j]];
         const struct model_weight *w = t->w;
         if (!lut && w->vl.panel) { /* the kernel writes the floats itself */
-            float d[MM_MAD_TOKENS];
+            float d[MM_MAD_TOKENS_AMX];
             for (int64_t n = 0; n < nt; n++)
                 d[n] = w->scale / f->xs[n0 + n];
             vlut_mad_run_dequant(&w->vl, nt, w->row_scale, d, t->y + n0 * t->ldy, t->ldy,
@@ -536,8 +539,8 @@ static void mm_region_worker(void *ctx, int ith, int nth)
     while (tpool_chunks_take(&reg->mad, &c)) {
         const int64_t tb = c / per_block;
         c %= per_block;
-        const int64_t n0 = reg->nl + tb * MM_MAD_TOKENS;
-        const int64_t n1 = n0 + MM_MAD_TOKENS < N ? n0 + MM_MAD_TOKENS : N;
+        const int64_t n0 = reg->nl + tb * reg->mad_tokens;
+        const int64_t n1 = n0 + reg->mad_tokens < N ? n0 + reg->mad_tokens : N;
         if (tb != prepared) { /* this worker's copy of the block's activations */
             vlut_mad_prepare(f->xq + n0 * K, n1 - n0, K, f->th[ith].ws, f->ws_size);
             prepared = tb;
@@ -587,7 +590,8 @@ static void mm_plan(struct mm_region *reg, int nth)
     for (int i = 0; i < parts; i++)
         reg->mad_first[i + 1] =
             reg->mad_first[i] + (reg->mm[i].w->rows + reg->mad_rows - 1) / reg->mad_rows;
-    const int64_t blocks = (N - reg->nl + MM_MAD_TOKENS - 1) / MM_MAD_TOKENS;
+    reg->mad_tokens = kern_ops()->amx ? MM_MAD_TOKENS_AMX : MM_MAD_TOKENS;
+    const int64_t blocks = (N - reg->nl + reg->mad_tokens - 1) / reg->mad_tokens;
     tpool_chunks_reset(&reg->mad, blocks * reg->mad_first[parts]);
 }
 

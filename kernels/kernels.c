@@ -13,8 +13,12 @@
 #include "kernels/q8.h"
 #include "kernels/vlut.h"
 
+#include <cpuid.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static struct kern_ops kern_table = {
     .isa = KERN_ISA_REF,
@@ -68,11 +72,32 @@ bool kern_isa_supported(enum kern_isa isa)
     return false;
 }
 
+bool kern_amx_usable(void)
+{
+    const char *env = getenv("LUTFUSE_AMX");
+    if (env && strcmp(env, "0") == 0) return false;
+    unsigned a, b, c, d;
+    /* leaf 7: EDX bit 24 AMX-TILE, bit 25 AMX-INT8; the fallback for narrow
+     * batches is the GFNI kernel */
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    if (!(d & (1u << 24)) || !(d & (1u << 25))) return false;
+    if (!kern_isa_supported(KERN_ISA_AVX512) || !__builtin_cpu_supports("gfni")) return false;
+    /* Linux hands out the 8 KiB of tile state only on request, once per
+     * process (ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA); asking again is
+     * harmless. A kernel without AMX support refuses. */
+    return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+}
+
 enum kern_isa kern_isa_best(void)
 {
     if (kern_isa_supported(KERN_ISA_AVX512)) return KERN_ISA_AVX512;
     if (kern_isa_supported(KERN_ISA_AVX2)) return KERN_ISA_AVX2;
     return KERN_ISA_REF;
+}
+
+const char *kern_describe(void)
+{
+    return kern_table.amx ? "avx512+amx" : kern_isa_name(kern_table.isa);
 }
 
 const char *kern_isa_name(enum kern_isa isa)
@@ -108,6 +133,7 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
     t->vlut_lut_tile = vlut_lut_tile_ref;
     t->vlut_mad_rows = vlut_mad_rows_ref;
     t->vlut_panels = false;
+    t->amx = false;
     t->vlut_mad_panels = vlut_mad_panels_ref;
     t->vlut_mad_pad = vlut_mad_pad_ref;
     t->q8_panel = q8_panel_ref;
@@ -164,6 +190,8 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
         t->vlut_panels = true;
         t->vlut_mad_panels =
             __builtin_cpu_supports("gfni") ? vlut_mad_panels_gfni : vlut_mad_panels_avx512;
+        t->amx = kern_amx_usable();
+        if (t->amx) t->vlut_mad_panels = vlut_mad_panels_amx_wide;
         t->vlut_mad_pad = vlut_mad_pad_avx512;
         t->q8_panel = q8_panel_avx512;
         t->act_quant_i8 = act_quant_i8_avx512;

@@ -42,6 +42,9 @@ struct kern_ops {
     /* Whether a model's multiply-add weights are packed in the PANEL layout
      * (this ISA's kernel for it is the fast one) rather than MAD rows. */
     bool vlut_panels;
+    /* Whether the PANEL kernel runs wide batches on AMX tiles (avx512 on a
+     * CPU with AMX-INT8, unless LUTFUSE_AMX=0; see vlut_amx.c). */
+    bool amx;
 
     /* Vec-LUT: gather one K-tile's activations token-interleaved, and store
      * the accumulators back token-major (see vlut.h). */
@@ -112,8 +115,15 @@ int kern_set_isa(enum kern_isa isa, char *err, size_t err_len);
 /* The selected ISA, and whether this CPU can run a given one. */
 enum kern_isa kern_isa(void);
 bool kern_isa_supported(enum kern_isa isa);
+/* Whether AMX-INT8 tiles can be used: the CPU has them (and GFNI), the
+ * kernel granted this process the tile state, and LUTFUSE_AMX is not "0". */
+bool kern_amx_usable(void);
 /* The best ISA this CPU supports. */
 enum kern_isa kern_isa_best(void);
+
+/* The kernels in use, as reports print them: the ISA's name, with "+amx"
+ * when the PANEL kernel runs on AMX tiles. Static. */
+const char *kern_describe(void);
 
 /* "ref", "avx2", "avx512"; "?" when out of range. Static. */
 const char *kern_isa_name(enum kern_isa isa);

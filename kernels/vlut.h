@@ -272,6 +272,18 @@ void vlut_mad_panels_avx512(const uint8_t *panels, int64_t nkb, int64_t m0, int6
 void vlut_mad_panels_gfni(const uint8_t *panels, int64_t nkb, int64_t m0, int64_t m1,
                           const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
                           int32_t *y, int64_t y_stride, const struct vlut_epilogue *ep);
+/* AMX (vlut_amx.c): vlut_mad_panels_amx runs the tiles at any n; the
+ * table's entry, vlut_mad_panels_amx_wide, sends batches narrower than
+ * VLUT_AMX_MIN_TOKENS to vlut_mad_panels_gfni instead (a B tile unpacked
+ * for fewer tokens does not pay for itself; see vlut_amx.c). Only for a
+ * thread of a process that kern_amx_usable() said yes to. */
+#define VLUT_AMX_MIN_TOKENS 16
+void vlut_mad_panels_amx(const uint8_t *panels, int64_t nkb, int64_t m0, int64_t m1,
+                         const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
+                         int32_t *y, int64_t y_stride, const struct vlut_epilogue *ep);
+void vlut_mad_panels_amx_wide(const uint8_t *panels, int64_t nkb, int64_t m0, int64_t m1,
+                              const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
+                              int32_t *y, int64_t y_stride, const struct vlut_epilogue *ep);
 int32_t vlut_mad_pad_avx2(const int8_t *x, int64_t K, int64_t xs, int8_t *xpad);
 int32_t vlut_mad_pad_avx512(const int8_t *x, int64_t K, int64_t xs, int8_t *xpad);
 void vlut_lut_tables_avx2(const int16_t *xg, int kt, int16_t *tables);

@@ -18,7 +18,7 @@ bin=$build/lutfuse
 shared=${SHARED:-../shared}
 runs=${RUNS:-3}
 threads=${THREADS:-2}
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; kernels: $("$bin" bench -m "$shared/testdata/models/stories260K.gguf" --prompt 1 --gen 1 --json | sed 's/.*"isa":"\([a-z0-9]*\)".*/\1/')"
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; kernels: $("$bin" bench -m "$shared/testdata/models/stories260K.gguf" --prompt 1 --gen 1 --json | sed 's/.*"isa":"\([a-z0-9+]*\)".*/\1/')"
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 field() { sed "s/.*\"$1\":\([0-9.]*\).*/\1/"; }

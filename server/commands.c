@@ -350,7 +350,7 @@ int cmd_info(int argc, char **argv)
     if (m->n_repacked || m->head_q8.q)
         printf("kernels:       %d ternary tensors repacked%s, %.1f MiB in kernel layouts (%s)\n",
                m->n_repacked, m->head_q8.q ? " + int8 output head" : "",
-               (double)m->repacked_bytes / (1 << 20), kern_isa_name(kern_isa()));
+               (double)m->repacked_bytes / (1 << 20), kern_describe());
     if (m->n_not_repacked)
         printf("               %d ternary tensors mix block scales within a row: reference path\n",
                m->n_not_repacked);
@@ -789,15 +789,18 @@ static int bench_concurrency(const char *path, const struct sbench *b, bool seri
     }
     const double gain = serial && one.output_tok_s > 0 ? fused.output_tok_s / one.output_tok_s : 0;
     if (json) {
-        printf("{\"model\":\"%s\",\"concurrency\":%d,\"max_concurrency\":%d,\"prompt\":%d,\"gen\":%d,\"threads\":%d,"
-               "\"rate\":%g,\"output_tok_s\":%.3f,\"wall_s\":%.3f,\"steps\":%llu,\"mean_batch\":%.2f,"
-               "\"ttft_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f},"
-               "\"itl_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f},"
-               "\"serial_output_tok_s\":%.3f,\"fusion_gain\":%.3f,\"isa\":\"%s\",\"kv_type\":\"%s\"}\n",
-               path, b->K, b->max_inflight, b->P, b->G, b->threads, b->rate, fused.output_tok_s, fused.wall_s,
-               (unsigned long long)fused.steps, fused.mean_batch, fused.ttft[0], fused.ttft[1],
-               fused.ttft[2], fused.itl[0], fused.itl[1], fused.itl[2], one.output_tok_s, gain,
-               kern_isa_name(kern_isa()), kv_type_name(b->kv_type));
+        printf(
+            "{\"model\":\"%s\",\"concurrency\":%d,\"max_concurrency\":%d,\"prompt\":%d,\"gen\":%d,"
+            "\"threads\":%d,"
+            "\"rate\":%g,\"output_tok_s\":%.3f,\"wall_s\":%.3f,\"steps\":%llu,\"mean_batch\":%.2f,"
+            "\"ttft_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f},"
+            "\"itl_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f},"
+            "\"serial_output_tok_s\":%.3f,\"fusion_gain\":%.3f,\"isa\":\"%s\",\"kv_type\":\"%s\"}"
+            "\n",
+            path, b->K, b->max_inflight, b->P, b->G, b->threads, b->rate, fused.output_tok_s,
+            fused.wall_s, (unsigned long long)fused.steps, fused.mean_batch, fused.ttft[0],
+            fused.ttft[1], fused.ttft[2], fused.itl[0], fused.itl[1], fused.itl[2],
+            one.output_tok_s, gain, kern_describe(), kv_type_name(b->kv_type));
     } else {
         printf("model %s (%s, hidden %d, %d layers), %d requests x (prompt %d, output %d), %s\n",
                path, m->arch_name, m->hp.n_embd, m->hp.n_layer, b->K, b->P, b->G,
@@ -931,17 +934,18 @@ int cmd_bench(int argc, char **argv)
     if (json) {
         printf("{\"model\":\"%s\",\"arch\":\"%s\",\"n_embd\":%d,\"n_layer\":%d,\"threads\":%d,"
                "\"prompt\":%d,\"batch\":%d,\"gen\":%d,\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,"
-               "\"peak_rss_mib\":%.1f,\"file_mib\":%.1f,\"path\":\"%s\",\"isa\":\"%s\",\"kv_type\":\"%s\""
+               "\"peak_rss_mib\":%.1f,\"file_mib\":%.1f,\"path\":\"%s\",\"isa\":\"%s\",\"kv_type\":"
+               "\"%s\""
                "%s%s%s%s%s%s}\n",
-               path, m->arch_name, m->hp.n_embd, m->hp.n_layer, n_threads, n_prompt, n_batch,
-               n_gen, prefill, decode, rss, file, reference ? "reference" : "kernels",
-               kern_isa_name(kern_isa()), kv_type_name(kv->type), profile ? ",\"decode_ms_per_step\":{" : "", prof_text,
-               profile ? "}" : "", profile ? ",\"prefill_ms\":{" : "", pre_text, profile ? "}" : "");
+               path, m->arch_name, m->hp.n_embd, m->hp.n_layer, n_threads, n_prompt, n_batch, n_gen,
+               prefill, decode, rss, file, reference ? "reference" : "kernels", kern_describe(),
+               kv_type_name(kv->type), profile ? ",\"decode_ms_per_step\":{" : "", prof_text,
+               profile ? "}" : "", profile ? ",\"prefill_ms\":{" : "", pre_text,
+               profile ? "}" : "");
     } else {
         printf("model %s (%s, hidden %d, %d layers), %d threads, %s path (%s), %s KV\n", path,
                m->arch_name, m->hp.n_embd, m->hp.n_layer, n_threads,
-               reference ? "reference" : "kernel", kern_isa_name(kern_isa()),
-               kv_type_name(kv->type));
+               reference ? "reference" : "kernel", kern_describe(), kv_type_name(kv->type));
         printf("binding: %s\n", fwd_binding(f));
         printf("prefill: %d tokens in %.3f s = %.2f tok/s\n", n_prompt, t1 - t0, prefill);
         printf("decode:  %d sequences x %d steps in %.3f s = %.2f tok/s aggregate\n", n_batch, n_gen,

@@ -196,6 +196,9 @@ int main(int argc, char **argv)
         }
     printf("machine: %s, %ld cores; best ISA %s; median of %d runs\n", model,
            sysconf(_SC_NPROCESSORS_ONLN), kern_isa_name(best), reps);
+    if (kern_amx_usable())
+        printf("avx512-mad runs batches of %d+ tokens on AMX tiles (LUTFUSE_AMX=0: VNNI)\n",
+               VLUT_AMX_MIN_TOKENS);
     for (int tc = 0; tc < n_tc; tc++)
         printf("threads: %s\n", tpool_binding(pools[tc]));
     printf("VLUT_KT=%d groups, VLUT_SUB=%d, VLUT_LANES=%d, crossover on %s: %d\n", VLUT_KT,
@@ -371,8 +374,10 @@ int main(int argc, char **argv)
         }
         fprintf(f,
                 "{\n  \"machine\": \"%s\",\n  \"best_isa\": \"%s\",\n"
+                "  \"amx\": %s,\n"
                 "  \"reps\": %d,\n  \"vlut_kt\": %d,\n  \"crossover_n\": %d,\n  \"results\": [\n",
-                model, kern_isa_name(best), reps, VLUT_KT, kern_ops()->vlut_crossover);
+                model, kern_isa_name(best), kern_amx_usable() ? "true" : "false", reps, VLUT_KT,
+                kern_ops()->vlut_crossover);
         for (int i = 0; i < n_results; i++) {
             const struct result *q = &results[i];
             fprintf(f,

@@ -546,18 +546,95 @@ static void test_pack_panels_hand_computed(void **state)
     free(p);
 }
 
+typedef void (*panels_fn)(const uint8_t *, int64_t, int64_t, int64_t, const int8_t *, int64_t,
+                          int64_t, const int32_t *, int32_t *, int64_t,
+                          const struct vlut_epilogue *);
+
+/* One PANEL kernel on M x K (random trits and activations, or every
+ * activation `worst` and every weight `wsign`) at every N in ns, over row
+ * ranges that start and end inside panels, with the int32 results and with
+ * the float epilogue (equal to act_dequant of the int32 results, bit for
+ * bit), against the definition; outputs outside the range stay untouched. */
+static void panel_case(panels_fn fn, const char *name, int64_t M, int64_t K, const int64_t *ns,
+                       size_t n_ns, int worst, int wsign)
+{
+    const int64_t nkb = vlut_mad_row_bytes(K) / 4, xs = nkb * 16;
+    int64_t nmax = 0;
+    for (size_t i = 0; i < n_ns; i++)
+        nmax = ns[i] > nmax ? ns[i] : nmax;
+    int8_t *w = malloc((size_t)(M * K)), *x = malloc((size_t)(nmax * K));
+    int8_t *xpad = aligned_alloc(64, (size_t)(nmax * xs));
+    uint8_t *pan = aligned_alloc(64, (size_t)vlut_panel_bytes(M, K));
+    int32_t *want = malloc((size_t)(nmax * M) * sizeof(int32_t));
+    int32_t *y = malloc((size_t)(nmax * M) * sizeof(int32_t));
+    float *fwant = malloc((size_t)(nmax * M) * sizeof(float));
+    float *fy = malloc((size_t)(nmax * M) * sizeof(float));
+    float *rs = malloc((size_t)M * sizeof(float));
+    int32_t *xsum = malloc((size_t)nmax * sizeof(int32_t));
+    float *xsc = malloc((size_t)nmax * sizeof(float)), *d = malloc((size_t)nmax * sizeof(float));
+    assert_true(w && x && xpad && pan && want && y && fwant && fy && rs && xsum && xsc && d);
+    if (worst) {
+        memset(w, wsign, (size_t)(M * K));
+        memset(x, worst, (size_t)(nmax * K));
+    } else {
+        fill_trits(w, M * K, (uint64_t)(M * 131 + K));
+        fill_acts(x, nmax * K, (uint64_t)(K * 29 + M));
+    }
+    naive_gemm(w, x, M, K, nmax, want);
+    assert_int_equal(vlut_pack_panels(w, M, K, pan), 0);
+    for (int64_t t = 0; t < nmax; t++) {
+        xsum[t] = vlut_mad_pad_ref(x + t * K, K, xs, xpad + t * xs);
+        xsc[t] = 3.0f + (float)t * 0.37f;
+        d[t] = 0.5f / xsc[t];
+    }
+    for (int64_t r = 0; r < M; r++)
+        rs[r] = 0.75f + (float)r / 128.0f;
+    act_dequant_ref(want, M, nmax, 0, M, rs, xsc, 0.5f, fwant, M);
+    const int64_t cuts[][2] = {{0, M}, {M / 3, M}, {1, M - M / 4}, {M - 1, M}};
+    for (size_t ni = 0; ni < n_ns; ni++)
+        for (size_t c = 0; c < sizeof cuts / sizeof *cuts; c++) {
+            const int64_t N = ns[ni], m0 = cuts[c][0], m1 = cuts[c][1];
+            memset(y, 0x5a, (size_t)(nmax * M) * sizeof(int32_t));
+            memset(fy, 0x5a, (size_t)(nmax * M) * sizeof(float));
+            fn(pan, nkb, m0, m1, xpad, xs, N, xsum, y, M, NULL);
+            const struct vlut_epilogue ep = {rs, d, fy};
+            fn(pan, nkb, m0, m1, xpad, xs, N, xsum, NULL, M, &ep);
+            for (int64_t t = 0; t < nmax; t++)
+                for (int64_t r = 0; r < M; r++) {
+                    const bool in = t < N && r >= m0 && r < m1;
+                    const int32_t wi = in ? want[t * M + r] : 0x5a5a5a5a;
+                    float wf;
+                    memset(&wf, 0x5a, sizeof wf);
+                    if (in) wf = fwant[t * M + r];
+                    if (y[t * M + r] != wi || memcmp(&fy[t * M + r], &wf, sizeof wf))
+                        fail_msg("panels %s M=%lld K=%lld N=%lld rows [%lld,%lld) worst %d: "
+                                 "y[%lld][%lld]"
+                                 " = %d (%g), want %d (%g)",
+                                 name, (long long)M, (long long)K, (long long)N, (long long)m0,
+                                 (long long)m1, worst, (long long)t, (long long)r, y[t * M + r],
+                                 (double)fy[t * M + r], wi, (double)wf);
+                }
+        }
+    free(d);
+    free(xsc);
+    free(xsum);
+    free(rs);
+    free(fy);
+    free(fwant);
+    free(y);
+    free(want);
+    free(pan);
+    free(xpad);
+    free(x);
+    free(w);
+}
+
 /* Every PANEL kernel this CPU runs - the reference, the AVX-512 one with
- * shift unpacking and, with GFNI, the GFNI one (whichever kern_ops picked)
- * - against the definition, over row ranges that start and end inside
- * panels, at every narrow width, both sides of the 8-token tile and of a
- * 4-panel group, with the int32 results and with the float epilogue (equal
- * to act_dequant of the int32 results, bit for bit). */
+ * shift unpacking and, with GFNI, the GFNI one - at every narrow width,
+ * both sides of the 8-token tile and of a 4-panel group (panel_case). */
 static void test_panel_kernels(void **state)
 {
     (void)state;
-    typedef void (*panels_fn)(const uint8_t *, int64_t, int64_t, int64_t, const int8_t *, int64_t,
-                              int64_t, const int32_t *, int32_t *, int64_t,
-                              const struct vlut_epilogue *);
     panels_fn fns[3] = {vlut_mad_panels_ref, NULL, NULL};
     const char *names[3] = {"ref", "avx512", "gfni"};
     if (kern_isa_supported(KERN_ISA_AVX512)) {
@@ -567,72 +644,58 @@ static void test_panel_kernels(void **state)
     static const int64_t ms[] = {1, 17, 33, 100};
     static const int64_t ks[] = {3, 257, 2560};
     static const int64_t ns[] = {1, 2, 3, 4, 5, 8, 9, 17};
-    enum { NMAX = 17 };
+    for (int f = 0; f < 3; f++)
+        for (size_t mi = 0; fns[f] && mi < sizeof ms / sizeof *ms; mi++)
+            for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+                panel_case(fns[f], names[f], ms[mi], ks[ki], ns, sizeof ns / sizeof *ns, 0, 0);
+}
+
+/* The AMX tile kernel (only where the CPU has AMX and Linux grants it):
+ * every N of a 16-token tile and a 32-token pair both sides of their edges
+ * and of the 64-token accumulator group, K both sides of a 64-column chunk,
+ * of a 1,024-column segment and of a 256-column block, M with odd last
+ * panels and rows cut inside panels; then the worst case of issue 3
+ * (K = 6912, every weight +1 or -1, every activation 127 or -128), where
+ * each sum is +-884,736 (or 877,824) and sum x * (w + 1) reaches 1,769,472.
+ * Bit-exact int32s, and floats equal to act_dequant of them. */
+static void test_panel_amx(void **state)
+{
+    (void)state;
+    if (!kern_amx_usable()) {
+        printf("# no AMX on this CPU (or not granted): the tile kernel is not run\n");
+        return;
+    }
+    static const int64_t ns[] = {1, 2, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 70, 97, 130};
+    static const int64_t ms[] = {1, 17, 33, 100};
+    static const int64_t ks[] = {3, 64, 65, 257, 1024, 1025, 2560, 6913};
     for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++)
-        for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
-            const int64_t M = ms[mi], K = ks[ki], nkb = vlut_mad_row_bytes(K) / 4;
-            const int64_t xs = nkb * 16;
-            int8_t *w = malloc((size_t)(M * K)), *x = malloc((size_t)(NMAX * K));
-            int8_t *xpad = aligned_alloc(64, (size_t)(NMAX * xs));
-            uint8_t *pan = aligned_alloc(64, (size_t)vlut_panel_bytes(M, K));
-            int32_t *want = malloc((size_t)(NMAX * M) * sizeof(int32_t));
-            int32_t *y = malloc((size_t)(NMAX * M) * sizeof(int32_t));
-            float *fwant = malloc((size_t)(NMAX * M) * sizeof(float));
-            float *fy = malloc((size_t)(NMAX * M) * sizeof(float));
-            float *rs = malloc((size_t)M * sizeof(float));
-            assert_true(w && x && xpad && pan && want && y && fwant && fy && rs);
-            fill_trits(w, M * K, (uint64_t)(M * 31 + K));
-            fill_acts(x, NMAX * K, (uint64_t)(K * 17 + M));
-            naive_gemm(w, x, M, K, NMAX, want);
-            assert_int_equal(vlut_pack_panels(w, M, K, pan), 0);
-            int32_t xsum[NMAX];
-            float xsc[NMAX], d[NMAX];
-            for (int64_t t = 0; t < NMAX; t++) {
-                xsum[t] = vlut_mad_pad_ref(x + t * K, K, xs, xpad + t * xs);
-                xsc[t] = 3.0f + (float)t * 0.37f;
-                d[t] = 0.5f / xsc[t];
-            }
-            for (int64_t r = 0; r < M; r++)
-                rs[r] = 0.75f + (float)r / 128.0f;
-            act_dequant_ref(want, M, NMAX, 0, M, rs, xsc, 0.5f, fwant, M);
-            const int64_t cuts[][2] = {{0, M}, {M / 3, M}, {1, M - M / 4}, {M - 1, M}};
-            for (int f = 0; f < 3; f++) {
-                if (!fns[f]) continue;
-                for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++)
-                    for (size_t c = 0; c < sizeof cuts / sizeof *cuts; c++) {
-                        const int64_t N = ns[ni], m0 = cuts[c][0], m1 = cuts[c][1];
-                        memset(y, 0x5a, (size_t)(NMAX * M) * sizeof(int32_t));
-                        memset(fy, 0x5a, (size_t)(NMAX * M) * sizeof(float));
-                        fns[f](pan, nkb, m0, m1, xpad, xs, N, xsum, y, M, NULL);
-                        const struct vlut_epilogue ep = {rs, d, fy};
-                        fns[f](pan, nkb, m0, m1, xpad, xs, N, xsum, NULL, M, &ep);
-                        for (int64_t t = 0; t < N; t++)
-                            for (int64_t r = 0; r < M; r++) {
-                                const bool in = r >= m0 && r < m1;
-                                const int32_t wi = in ? want[t * M + r] : 0x5a5a5a5a;
-                                float wf;
-                                memset(&wf, 0x5a, sizeof wf);
-                                if (in) wf = fwant[t * M + r];
-                                if (y[t * M + r] != wi || memcmp(&fy[t * M + r], &wf, sizeof wf))
-                                    fail_msg("panels %s M=%lld K=%lld N=%lld rows [%lld,%lld): "
-                                             "y[%lld][%lld] = %d (%g), want %d (%g)",
-                                             names[f], (long long)M, (long long)K, (long long)N,
-                                             (long long)m0, (long long)m1, (long long)t,
-                                             (long long)r, y[t * M + r], (double)fy[t * M + r], wi,
-                                             (double)wf);
-                            }
-                    }
-            }
-            free(rs);
-            free(fy);
-            free(fwant);
-            free(y);
-            free(want);
-            free(pan);
-            free(xpad);
-            free(x);
-            free(w);
-        }
+        for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+            panel_case(vlut_mad_panels_amx, "amx", ms[mi], ks[ki], ns, sizeof ns / sizeof *ns, 0,
+                       0);
+    static const int64_t wide[] = {16, 33, 64};
+    panel_case(vlut_mad_panels_amx, "amx", 40, 6912, wide, 3, 127, 1);
+    panel_case(vlut_mad_panels_amx, "amx", 40, 6912, wide, 3, -128, 1);
+    panel_case(vlut_mad_panels_amx, "amx", 40, 6912, wide, 3, 127, -1);
+    panel_case(vlut_mad_panels_amx, "amx", 40, 6912, wide, 3, -128, -1);
+    /* the table's entry: narrow batches through the GFNI kernel, the same sums */
+    const int64_t M = 33, K = 257, nkb = vlut_mad_row_bytes(K) / 4, xs = nkb * 16;
+    int8_t w[33 * 257], x[40 * 257];
+    int8_t *xpad = aligned_alloc(64, (size_t)(40 * xs));
+    uint8_t *pan = aligned_alloc(64, (size_t)vlut_panel_bytes(M, K));
+    assert_true(xpad && pan);
+    fill_trits(w, M * K, 5);
+    fill_acts(x, 40 * K, 6);
+    int32_t want[40 * 33], y[40 * 33], xsum[40];
+    naive_gemm(w, x, M, K, 40, want);
+    assert_int_equal(vlut_pack_panels(w, M, K, pan), 0);
+    for (int64_t t = 0; t < 40; t++)
+        xsum[t] = vlut_mad_pad_ref(x + t * K, K, xs, xpad + t * xs);
+    for (int64_t N = 1; N <= 40; N++) {
+        vlut_mad_panels_amx_wide(pan, nkb, 0, M, xpad, xs, N, xsum, y, M, NULL);
+        assert_memory_equal(y, want, (size_t)(N * M) * sizeof(int32_t));
+    }
+    free(pan);
+    free(xpad);
 }
 
 /* vlut_gemm_multi: three matrices of one K (640, 17 and 160 rows, like q, k
@@ -783,6 +846,7 @@ int main(void)
         cmocka_unit_test(test_row_ranges),
         cmocka_unit_test(test_pack_panels_hand_computed),
         cmocka_unit_test(test_panel_kernels),
+        cmocka_unit_test(test_panel_amx),
         cmocka_unit_test(test_multi_parts),
         cmocka_unit_test(test_worst_case_no_overflow),
         cmocka_unit_test(test_mad_pad),
