@@ -47,6 +47,18 @@
  * (attn_rows: keys and values read once per tile for all of them). */
 #define ATT_BLOCK_ROWS 16
 
+/* Tokens per multiply-add block: a block's activations (32 x K int8) stay in
+ * L1/L2 while the rows of a chunk pass over them. With AMX, 128: the tile
+ * kernel unpacks each panel's codes once per call, and at 32 tokens the
+ * unpacking took half its time (perf, SMALL prefill of 512). */
+#define MM_MAD_TOKENS 32
+#define MM_MAD_TOKENS_AMX 128
+/* Gate and up of the multiply-add path go through a per-thread buffer of
+ * this many rows at a time (for every token of the block), where the gated
+ * activation runs, instead of through the full-width hb / hb2: only the
+ * activation's result is written out to hb. */
+#define MM_GLU_ROWS 64
+
 /* Per-thread scratch. */
 struct fwd_thread {
     float *wrow;    /* (width) one dequantized weight row */
@@ -55,6 +67,7 @@ struct fwd_thread {
     float *scores;  /* (att_rows x heads per KV head, n_ctx) attention scores */
     float *att_ws;  /* attn_rows workspace, 64-byte aligned */
     void *ws;       /* vlut workspace, 64-byte aligned */
+    float *glu;     /* (2 x MM_MAD_TOKENS_AMX x MM_GLU_ROWS) gate and up of one range of rows */
 };
 
 struct fwd {
@@ -205,7 +218,8 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct
         th->att_ws =
             aligned_alloc(64, ((size_t)attn_rows_ws_floats(hp->head_dim) * 4 + 63) & ~(size_t)63);
         th->ws = aligned_alloc(64, f->ws_size);
-        ok = th->wrow && th->trits && th->tscales && th->scores && th->att_ws && th->ws;
+        th->glu = aligned_alloc(64, 2 * MM_MAD_TOKENS_AMX * MM_GLU_ROWS * sizeof(float));
+        ok = th->wrow && th->trits && th->tscales && th->scores && th->att_ws && th->ws && th->glu;
     }
     if (!ok) {
         fwd_free(f);
@@ -226,6 +240,7 @@ void fwd_free(struct fwd *f)
         free(f->th[t].scores);
         free(f->th[t].att_ws);
         free(f->th[t].ws);
+        free(f->th[t].glu);
     }
     free(f->th);
     free(f->blocks);
@@ -391,13 +406,6 @@ static void head_q8_worker(void *ctx, int ith, int nth)
     }
 }
 
-/* Tokens per multiply-add block: a block's activations (32 x K int8) stay in
- * L1/L2 while the rows of a chunk pass over them. With AMX, 128: the tile
- * kernel unpacks each panel's codes once per call, and at 32 tokens the
- * unpacking took half its time (perf, SMALL prefill of 512). */
-#define MM_MAD_TOKENS 32
-#define MM_MAD_TOKENS_AMX 128
-
 /* Up to three matmuls over the same input in one parallel region (q, k, v;
  * gate, up; or one), each split by output rows; with gate_up set, the
  * gated activation is applied to every range of columns right after both
@@ -449,6 +457,36 @@ static bool kernel_region(const struct mm_region *reg)
     return true;
 }
 
+/* Gate and up on the PANEL multiply-add kernel for tokens [n0, n1) (the
+ * workspace holds them prepared) and rows [r0, r1) of both (r0 a multiple
+ * of 16): MM_GLU_ROWS rows at a time into th->glu, the gated activation
+ * there, and only its result out to gate's output. The same operations as
+ * writing both to hb / hb2 and running gated_act over them: the same floats. */
+static void glu_rect(const struct mm_region *reg, struct fwd_thread *th, int64_t n0, int64_t n1,
+                     int64_t r0, int64_t r1)
+{
+    struct fwd *f = reg->mm[0].f;
+    const struct model_weight *wg = reg->mm[0].w, *wu = reg->mm[1].w;
+    const int64_t nt = n1 - n0, ldy = reg->mm[0].ldy;
+    float dg[MM_MAD_TOKENS_AMX], du[MM_MAD_TOKENS_AMX];
+    for (int64_t n = 0; n < nt; n++) {
+        dg[n] = wg->scale / f->xs[n0 + n];
+        du[n] = wu->scale / f->xs[n0 + n];
+    }
+    float *g = th->glu, *u = th->glu + MM_MAD_TOKENS_AMX * MM_GLU_ROWS;
+    for (int64_t r = r0; r < r1; r += MM_GLU_ROWS) {
+        const int64_t e = r + MM_GLU_ROWS < r1 ? r + MM_GLU_ROWS : r1;
+        vlut_mad_run_dequant_at(&wg->vl, nt, wg->row_scale, dg, g, MM_GLU_ROWS, r, e, th->ws,
+                                f->ws_size);
+        vlut_mad_run_dequant_at(&wu->vl, nt, wu->row_scale, du, u, MM_GLU_ROWS, r, e, th->ws,
+                                f->ws_size);
+        gated_act(f, g, u, (int32_t)nt, MM_GLU_ROWS, 0, e - r);
+        for (int64_t n = 0; n < nt; n++)
+            memcpy(reg->mm[0].y + (n0 + n) * ldy + r, g + n * MM_GLU_ROWS,
+                   (size_t)(e - r) * sizeof(float));
+    }
+}
+
 /* Tokens [n0, n1) x rows [r0[i], r1[i]) of each matmul of the region: the
  * int32 products through the Vec-LUT kernel (all matmuls sharing its
  * tables) or the multiply-add kernel (whose workspace already holds tokens
@@ -471,6 +509,10 @@ static void mm_rect(const struct mm_region *reg, int ith, int64_t n0, int64_t n1
                                          r0[i], r1[i]};
     }
     if (np == 0) return;
+    if (!lut && reg->gate_up && np == 2 && reg->mm[0].w->vl.panel && reg->mm[1].w->vl.panel) {
+        glu_rect(reg, th, n0, n1, r0[0], r1[0]);
+        return;
+    }
     if (lut) vlut_gemm_multi(parts, np, x, nt, th->ws, f->ws_size);
     for (int j = 0; j < np; j++) {
         const struct mm_task *t = &reg->mm[which[j]];

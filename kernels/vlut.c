@@ -397,6 +397,20 @@ void vlut_mad_run_dequant(const struct vlut_weights *w, int64_t N, const float *
                                 mad_xsum(ws, N, xs), NULL, ldy, &ep);
 }
 
+void vlut_mad_run_dequant_at(const struct vlut_weights *w, int64_t N, const float *rs,
+                             const float *d, float *y, int64_t ldy, int64_t m0, int64_t m1,
+                             void *ws, size_t ws_size)
+{
+    VLUT_REQUIRE(w && w->panel && rs && d && y && ws && N >= 1);
+    VLUT_REQUIRE(0 <= m0 && m0 <= m1 && m1 <= w->rows && m0 % VLUT_PANEL_ROWS == 0);
+    VLUT_REQUIRE(ws_size >= mad_ws_size(N, w->cols));
+    const int64_t xs = mad_x_stride(w->cols), nkb = vlut_mad_row_bytes(w->cols) / 4;
+    /* the panels from m0's on, as if they were a matrix of m1 - m0 rows */
+    const struct vlut_epilogue ep = {rs + m0, d, y};
+    kern_ops()->vlut_mad_panels(w->panel + m0 / VLUT_PANEL_ROWS * nkb * 64, nkb, 0, m1 - m0, ws, xs,
+                                N, mad_xsum(ws, N, xs), NULL, ldy, &ep);
+}
+
 void vlut_gemm_mad(const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t *y, int64_t m0,
                    int64_t m1, void *ws, size_t ws_size)
 {

@@ -204,6 +204,12 @@ void vlut_mad_run(const struct vlut_weights *w, int64_t N, int32_t *y, int64_t m
  * floats act_dequant would give from vlut_mad_run's int32 results. */
 void vlut_mad_run_dequant(const struct vlut_weights *w, int64_t N, const float *rs, const float *d,
                           float *y, int64_t ldy, int64_t m0, int64_t m1, void *ws, size_t ws_size);
+/* vlut_mad_run_dequant with the output shifted to start at row m0 (a
+ * multiple of VLUT_PANEL_ROWS): y[n*ldy + m - m0], rs still indexed by m.
+ * For a small buffer that holds one range of rows for all N tokens. */
+void vlut_mad_run_dequant_at(const struct vlut_weights *w, int64_t N, const float *rs,
+                             const float *d, float *y, int64_t ldy, int64_t m0, int64_t m1,
+                             void *ws, size_t ws_size);
 
 /* The float epilogue of vlut_mad_panels and vlut_mad_run_dequant: row
  * scales (indexed by output row), per-token factors d[t] = scale / xs[t]
