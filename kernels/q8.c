@@ -88,6 +88,10 @@ void q8_gemm(const struct q8_matrix *w, const int8_t *xq, const float *xd, const
     }
     const int64_t nb = q8_blocks(w->cols), panel_bytes = Q8_PANEL * nb * Q8_BLOCK;
     const struct kern_ops *ops = kern_ops();
+    if (ops->amx && N >= Q8_AMX_MIN_TOKENS) {
+        q8_gemm_amx(w, xq, xd, N, y, ldy, m0, m1);
+        return;
+    }
     /* Panels outer: a call's weights (up to 64 rows) stay in L1/L2 while
      * every token streams past them. */
     for (int64_t m = m0; m < m1; m += Q8_PANELS * Q8_PANEL) {

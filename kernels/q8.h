@@ -91,4 +91,11 @@ void q8_panel_avx512(const int8_t *wq, const float *wd, int np, int64_t nr, cons
                      const float *xd, const int32_t *xs, int nt, int64_t nb, float *y, int64_t ldy,
                      const int8_t *pf);
 
+/* The same GEMM on AMX tiles (q8_amx.c), all N tokens, rows [m0, m1) (m0 a
+ * multiple of 16); the same floats. Only when kern_ops()->amx is set:
+ * q8_gemm() sends batches of Q8_AMX_MIN_TOKENS or more here. */
+#define Q8_AMX_MIN_TOKENS 16
+void q8_gemm_amx(const struct q8_matrix *w, const int8_t *xq, const float *xd, int64_t N, float *y,
+                 int64_t ldy, int64_t m0, int64_t m1);
+
 #endif

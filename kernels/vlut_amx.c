@@ -28,6 +28,7 @@
  * xsum and writes int32s or, with ep set, act_dequant's floats, only for
  * rows in [m0, m1).
  */
+#include "kernels/amx_util.h"
 #include "kernels/vlut.h"
 
 #include <immintrin.h>
@@ -36,30 +37,6 @@
 
 #define AMX_SEG 16    /* 64-column chunks per unpacked segment */
 #define AMX_GROUP 128 /* tokens whose accumulators live in the buffer */
-
-/* LDTILECFG's 64-byte operand (palette 1). */
-struct tile_config {
-    uint8_t palette;
-    uint8_t start_row;
-    uint8_t reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-};
-
-/* Tiles 0-1 and 4 hold r0 tokens, tiles 2-3 and 5 r1 tokens (0: unused),
- * tiles 6-7 the 16 rows of a B tile. */
-static void tile_setup(int r0, int r1)
-{
-    struct tile_config c __attribute__((aligned(64)));
-    memset(&c, 0, sizeof c);
-    c.palette = 1;
-    const int rows[8] = {r0, r0, r1, r1, r0, r1, 16, 16};
-    for (int i = 0; i < 8; i++) {
-        c.rows[i] = (uint8_t)rows[i];
-        c.colsb[i] = rows[i] ? 64 : 0;
-    }
-    _tile_loadconfig(&c);
-}
 
 /* Chunks [c0, c1) of one panel as B tiles: bt[(c - c0) * 1024 + 64 * (4b + q)
  * + byte] = bits 2q..2q+1 of byte `byte` of block 4c + b. */
@@ -104,7 +81,7 @@ void vlut_mad_panels_amx(const uint8_t *panels, int64_t nkb, int64_t m0, int64_t
                     const int r0 = gn - t0 < 16 ? (int)(gn - t0) : 16;
                     const int r1 = gn - t0 <= 16 ? 0 : gn - t0 < 32 ? (int)(gn - t0 - 16) : 16;
                     if (r0 != cur0 || r1 != cur1) {
-                        tile_setup(r0, r1);
+                        amx_tile_setup(r0, r1);
                         cur0 = r0, cur1 = r1;
                     }
                     int32_t(*a0)[256] = acc[t0 / 16], (*a1)[256] = acc[t0 / 16 + 1];

@@ -1,5 +1,6 @@
 /* test_q8.c - the int8 block GEMM of the LM head: quantization by hand, and
- * every ISA's tiles bit-exact against the definition, worst cases included. */
+ * every ISA's tiles (and AVX-512 with and without AMX) bit-exact against
+ * the definition, worst cases included. */
 #include "tests/testutil.h"
 
 #include "engine/status.h"
@@ -134,22 +135,27 @@ static void check_case(const struct case_data *c)
         for (int64_t m = 0; m < ldy; m++)
             want[n * ldy + m] = m < c->M ? by_definition(c, n, m) : -1.0f;
     char err[LF_ERRMSG_LEN];
-    for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {
+    /* every ISA, and AVX-512 once more without AMX when the CPU has it */
+    const bool amx = kern_amx_usable();
+    for (int run = 0; run < KERN_ISA_COUNT + amx; run++) {
+        const int isa = run < KERN_ISA_COUNT ? run : KERN_ISA_AVX512;
         if (!kern_isa_supported((enum kern_isa)isa)) continue;
+        if (run == KERN_ISA_COUNT) setenv("LUTFUSE_AMX", "0", 1);
         assert_int_equal(kern_set_isa((enum kern_isa)isa, err, sizeof err), 0);
+        unsetenv("LUTFUSE_AMX");
+        assert_true(kern_ops()->amx == (amx && run == KERN_ISA_AVX512));
         for (int64_t i = 0; i < ny; i++)
             got[i] = -1.0f;
         const int64_t split = c->M > 16 ? 16 : 0;
         q8_gemm(&w, c->xq, c->xd, c->xs, c->N, got, ldy, 0, split);
         q8_gemm(&w, c->xq, c->xd, c->xs, c->N, got, ldy, split, c->M);
         if (memcmp(got, want, (size_t)ny * sizeof(float)))
-            fail_msg("%s: M=%lld N=%lld K=%lld differs from the definition",
-                     kern_isa_name((enum kern_isa)isa), (long long)c->M, (long long)c->N,
-                     (long long)c->K);
+            fail_msg("%s: M=%lld N=%lld K=%lld differs from the definition", kern_describe(),
+                     (long long)c->M, (long long)c->N, (long long)c->K);
         for (int64_t n = 0; n < c->N; n++) {
             row[c->M] = -1.0f;
-            q8_gemm(&w, c->xq + n * c->nb * Q8_BLOCK, c->xd + n * c->nb, c->xs + n * c->nb, 1,
-                    row, c->M, 0, c->M);
+            q8_gemm(&w, c->xq + n * c->nb * Q8_BLOCK, c->xd + n * c->nb, c->xs + n * c->nb, 1, row,
+                    c->M, 0, c->M);
             assert_memory_equal(row, want + n * ldy, (size_t)c->M * sizeof(float));
             assert_true(row[c->M] == -1.0f);
         }
@@ -162,7 +168,7 @@ static void test_gemm_every_isa(void **state)
 {
     (void)state;
     static const int64_t Ms[] = {1, 3, 15, 16, 17, 33, 64, 65, 100};
-    static const int64_t Ns[] = {1, 2, 3, 4, 5, 7, 8, 9, 13, 17};
+    static const int64_t Ns[] = {1, 2, 3, 4, 5, 7, 8, 9, 13, 15, 16, 17, 31, 32, 33, 47, 70};
     static const int64_t Ks[] = {100, 700, 2560};
     for (size_t i = 0; i < sizeof Ms / sizeof *Ms; i++)
         for (size_t j = 0; j < sizeof Ns / sizeof *Ns; j++)
@@ -182,6 +188,9 @@ static void test_gemm_extremes(void **state)
     (void)state;
     for (int s = 1; s <= 4; s++) {
         struct case_data c;
+        case_new(&c, 20, 33, 4096, s); /* 33 tokens: AMX's partial tiles too */
+        check_case(&c);
+        case_free(&c);
         case_new(&c, 20, 9, 4096, s);
         check_case(&c);
         char err[LF_ERRMSG_LEN];
