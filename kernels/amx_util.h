@@ -29,7 +29,10 @@ static inline void amx_tile_setup(int r0, int r1)
         c.rows[i] = (uint8_t)rows[i];
         c.colsb[i] = rows[i] ? 64 : 0;
     }
-    _tile_loadconfig(&c);
+    /* in assembly with c as a memory operand: GCC 12's _tile_loadconfig
+     * does not tell the compiler it reads c, and with constant shapes it
+     * dropped the stores above (tiles left unconfigured: SIGILL) */
+    __asm__ volatile("ldtilecfg %0" : : "m"(c));
 }
 
 #endif
