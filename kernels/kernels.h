@@ -42,8 +42,9 @@ struct kern_ops {
     /* Whether a model's multiply-add weights are packed in the PANEL layout
      * (this ISA's kernel for it is the fast one) rather than MAD rows. */
     bool vlut_panels;
-    /* Whether the PANEL kernel runs wide batches on AMX tiles (avx512 on a
-     * CPU with AMX-INT8, unless LUTFUSE_AMX=0; see vlut_amx.c). */
+    /* Whether the PANEL kernel and the LM head run wide batches on AMX tiles
+     * (avx512 on a CPU with AMX-INT8, unless LUTFUSE_AMX=0; see vlut_amx.c,
+     * q8_amx.c). */
     bool amx;
 
     /* Vec-LUT: gather one K-tile's activations token-interleaved, and store
