@@ -21,7 +21,7 @@
  *
  * Tiles: C0..C3 (2 token tiles x 2 panels of accumulators), A0, A1, B0, B1.
  * For each pair of panels the kernel unpacks the codes of a segment of
- * AMX_SEG chunks (1,024 columns, 32 KiB for both panels, stays in L1) into
+ * AMX_SEG chunks (512 columns, 16 KiB for both panels, stays in L1) into
  * B tiles once, and runs every 32-token pair of the group (up to
  * AMX_GROUP tokens) over them, keeping the accumulators in tiles inside
  * the segment and in a buffer between segments. The epilogue subtracts
@@ -35,7 +35,12 @@
 #include <stdint.h>
 #include <string.h>
 
-#define AMX_SEG 16    /* 64-column chunks per unpacked segment */
+/* 64-column chunks per unpacked segment. 8 against 16: bench_kernels,
+ * 6912 x 2560, N = 16, one thread, 326-370 against 191-274 GMAC/s (3 runs
+ * each, alternating), equal at N = 128; in the forward pass (SMALL, 2
+ * threads, alternating medians in a slow stretch of the VM) 16 sequences
+ * 985 -> 1,023 tok/s (9 runs), prefill of 512 2,033 -> 2,128 (5). */
+#define AMX_SEG 8
 #define AMX_GROUP 128 /* tokens whose accumulators live in the buffer */
 
 /* Chunks [c0, c1) of one panel as B tiles: bt[(c - c0) * 1024 + 64 * (4b + q)
@@ -63,7 +68,7 @@ void vlut_mad_panels_amx(const uint8_t *panels, int64_t nkb, int64_t m0, int64_t
                          int32_t *y, int64_t y_stride, const struct vlut_epilogue *ep)
 {
     if (m1 <= m0 || n < 1) return;
-    /* 48 KiB of stack: the unpacked codes and the group's accumulators */
+    /* 32 KiB of stack: the unpacked codes and the group's accumulators */
     uint8_t bt[2][AMX_SEG * 1024] __attribute__((aligned(64)));
     int32_t acc[AMX_GROUP / 16][2][256] __attribute__((aligned(64)));
     const int64_t p0 = m0 / 16, p1 = (m1 + 15) / 16, ps = nkb * 64, chunks = nkb / 4;
