@@ -12,10 +12,17 @@
  * 4.4 MB packed) fit this machine's L3, so these are cache-warm figures, not
  * memory-bound ones.
  *
- *   build/bench_kernels [--reps N] [--json FILE] [--quick]
+ * Then the LM head's int8 block GEMM (q8.h) at SMALL's shape, 32000 x 1024,
+ * one thread, for the same widths: the AVX-512 VNNI kernel and, where the
+ * CPU has AMX, the AMX one, run alternately in this process (3 x --reps runs
+ * each) so that a noisy machine slows both alike; medians and their ratio.
+ * Unlike the ternary shapes, its 33 MB of weights stream from memory.
+ *
+ *   build/bench_kernels [--reps N] [--json FILE] [--quick] [--no-head]
  */
 #include "engine/status.h"
 #include "kernels/kernels.h"
+#include "kernels/q8.h"
 #include "kernels/threadpool.h"
 #include "kernels/vlut.h"
 
@@ -136,6 +143,71 @@ static void time_kernel(struct tpool *pool, const struct vlut_weights *wts, cons
     r->min_s = times[0];
 }
 
+/* The LM head section (see the top): medians in ms, VNNI then AMX, per N. */
+static void bench_head(int reps, int64_t only_n)
+{
+    char err[LF_ERRMSG_LEN];
+    if (!kern_isa_supported(KERN_ISA_AVX512)) {
+        printf("\nLM head: no AVX-512 on this CPU, skipped\n");
+        return;
+    }
+    const bool amx = kern_amx_usable();
+    const int64_t M = 32000, K = 1024, nb = q8_blocks(K), P = q8_panels(M);
+    int8_t *wq = aligned_alloc(64, (size_t)(P * Q8_PANEL * nb * Q8_BLOCK));
+    float *wd = aligned_alloc(64, (size_t)(P * Q8_PANEL * nb) * sizeof(float));
+    int8_t *xq = aligned_alloc(64, (size_t)(MAX_N * nb * Q8_BLOCK));
+    float *xd = malloc((size_t)(MAX_N * nb) * sizeof(float));
+    int32_t *xs = calloc((size_t)(MAX_N * nb), sizeof(int32_t));
+    float *y = malloc((size_t)(MAX_N * M) * sizeof(float));
+    const int runs = 3 * reps;
+    double *t[2] = {calloc((size_t)runs, sizeof(double)), calloc((size_t)runs, sizeof(double))};
+    if (!wq || !wd || !xq || !xd || !xs || !y || !t[0] || !t[1]) exit(1);
+    uint64_t r = 0x2545F4914F6CDD1DULL;
+    for (int64_t i = 0; i < P * Q8_PANEL * nb * Q8_BLOCK; i++) {
+        r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+        wq[i] = (int8_t)((int)((r >> 33) % 255) - 127);
+    }
+    for (int64_t i = 0; i < P * Q8_PANEL * nb; i++)
+        wd[i] = 0.01f;
+    for (int64_t i = 0; i < MAX_N * nb * Q8_BLOCK; i++) {
+        r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+        xq[i] = (int8_t)((int)((r >> 33) % 255) - 127);
+    }
+    for (int64_t i = 0; i < MAX_N * nb; i++)
+        xd[i] = 0.02f;
+    const struct q8_matrix w = {M, K, wq, wd};
+    printf("\nLM head (int8 blocks) %lldx%lld, 1 thread, medians of %d alternating runs (ms):\n",
+           (long long)M, (long long)K, runs);
+    printf("%5s %10s %10s %8s\n", "N", "vnni", amx ? "amx" : "-", amx ? "vnni/amx" : "");
+    for (int wi = 0; wi < N_WIDTHS; wi++) {
+        const int64_t N = widths[wi];
+        if (only_n > 0 && N != only_n) continue;
+        for (int run = -1; run < runs; run++)
+            for (int v = 0; v < 1 + amx; v++) {
+                /* v = 0: VNNI (AMX off), v = 1: AMX (from Q8_AMX_MIN_TOKENS) */
+                if (v == 0) setenv("LUTFUSE_AMX", "0", 1);
+                if (kern_set_isa(KERN_ISA_AVX512, err, sizeof err) < 0) exit(1);
+                unsetenv("LUTFUSE_AMX");
+                const double t0 = now_s();
+                q8_gemm(&w, xq, xd, xs, N, y, M, 0, M);
+                if (run >= 0) t[v][run] = now_s() - t0;
+            }
+        double med[2] = {0, 0};
+        for (int v = 0; v < 1 + amx; v++) {
+            qsort(t[v], (size_t)runs, sizeof(double), cmp_double);
+            med[v] = t[v][runs / 2] * 1e3;
+        }
+        if (amx)
+            printf("%5lld %10.3f %10.3f %8.2f%s\n", (long long)N, med[0], med[1], med[0] / med[1],
+                   N < Q8_AMX_MIN_TOKENS ? "  (AMX kernel not used below 16)" : "");
+        else
+            printf("%5lld %10.3f\n", (long long)N, med[0]);
+        fflush(stdout);
+    }
+    free(t[0]), free(t[1]);
+    free(y), free(xs), free(xd), free(xq), free(wd), free(wq);
+}
+
 int main(int argc, char **argv)
 {
     int reps = 5;
@@ -145,7 +217,7 @@ int main(int argc, char **argv)
     int only_shape = -1;
     int64_t only_n = 0;
     int only_isa = -1;
-    int sweep = 0;
+    int sweep = 0, head = 1;
     int thread_list[2] = {1, 2}, n_tc = 2;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
@@ -154,6 +226,8 @@ int main(int argc, char **argv)
             json_path = argv[++i];
         } else if (strcmp(argv[i], "--quick") == 0) {
             quick = 1;
+        } else if (strcmp(argv[i], "--no-head") == 0) {
+            head = 0;
         } else if (strcmp(argv[i], "--sweep") == 0) {
             sweep = 1;
         } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
@@ -173,7 +247,7 @@ int main(int argc, char **argv)
         } else {
             fprintf(stderr,
                     "usage: %s [--reps N] [--json FILE] [--quick] [--shape 0..%d] [--n N] "
-                    "[--isa ref|avx2|avx512] [--sweep] [--threads T]\n",
+                    "[--isa ref|avx2|avx512] [--sweep] [--threads T] [--no-head]\n",
                     argv[0], N_SHAPES - 1);
             return 2;
         }
@@ -294,6 +368,7 @@ int main(int argc, char **argv)
         free(x);
         free(w);
     }
+    if (head && !quick && (only_isa < 0 || only_isa == KERN_ISA_AVX512)) bench_head(reps, only_n);
     kern_set_isa(best, err, sizeof err);
 
     /* Per thread count: a table of GMAC/s per shape and N (columns
