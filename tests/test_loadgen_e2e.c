@@ -49,7 +49,7 @@ struct fake {
     int port;
     pthread_t accept_thread;
     pthread_mutex_t mu;
-    int stop;                  /* under mu */
+    int stop; /* under mu */
     pthread_t conns[MAX_CONNS];
     int n_conns;
     int n_posts, n_bad_bodies; /* under mu */
@@ -87,7 +87,10 @@ static int send_all(int fd, const char *p, size_t len)
     return 0;
 }
 
-static int send_str(int fd, const char *s) { return send_all(fd, s, strlen(s)); }
+static int send_str(int fd, const char *s)
+{
+    return send_all(fd, s, strlen(s));
+}
 
 /* Wait until fd is readable or ms pass; -1 when the server is stopping. */
 static int wait_readable(struct fake *s, int fd, int ms)
@@ -383,7 +386,8 @@ static void fake_stop(struct fake *s)
     s->stop = 1;
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->accept_thread, NULL);
-    for (int i = 0; i < s->n_conns; i++) pthread_join(s->conns[i], NULL);
+    for (int i = 0; i < s->n_conns; i++)
+        pthread_join(s->conns[i], NULL);
     close(s->listen_fd);
     pthread_mutex_destroy(&s->mu);
     free(s);
@@ -396,7 +400,8 @@ static char *write_dataset(const char *name, const char *const *lines, int n)
     char *path = tu_tmp_path(name);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
-    for (int i = 0; i < n; i++) fprintf(f, "%s\n", lines[i]);
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%s\n", lines[i]);
     fclose(f);
     return path;
 }
@@ -443,10 +448,10 @@ static const char *const k_mixed[] = {
 };
 
 static const enum lg_fail k_mixed_cause[] = {
-    LG_FAIL_NONE,    LG_FAIL_TIMEOUT,   LG_FAIL_NONE, LG_FAIL_DROPPED,
-    LG_FAIL_NONE,    LG_FAIL_HTTP,      LG_FAIL_NONE, LG_FAIL_MALFORMED,
-    LG_FAIL_NONE,    LG_FAIL_DROPPED,   LG_FAIL_NONE, LG_FAIL_SERVER_ERROR,
-    LG_FAIL_NONE,    LG_FAIL_HTTP,      LG_FAIL_NONE, LG_FAIL_EMPTY,
+    LG_FAIL_NONE, LG_FAIL_TIMEOUT, LG_FAIL_NONE, LG_FAIL_DROPPED,
+    LG_FAIL_NONE, LG_FAIL_HTTP,    LG_FAIL_NONE, LG_FAIL_MALFORMED,
+    LG_FAIL_NONE, LG_FAIL_DROPPED, LG_FAIL_NONE, LG_FAIL_SERVER_ERROR,
+    LG_FAIL_NONE, LG_FAIL_HTTP,    LG_FAIL_NONE, LG_FAIL_EMPTY,
 };
 
 static void check_json_report(const char *path)
@@ -463,9 +468,9 @@ static void check_json_report(const char *path)
     assert_string_equal(json_string_value(json_object_get(root, "model_id")), "fake-model");
     assert_true(json_is_real(json_object_get(root, "request_goodput")));
     assert_true(json_is_real(json_object_get(root, "duration")));
-    static const char *const fields[] = {
-        "request_throughput", "output_throughput", "total_token_throughput",
-        "max_output_tokens_per_s", "burstiness"};
+    static const char *const fields[] = {"request_throughput", "output_throughput",
+                                         "total_token_throughput", "max_output_tokens_per_s",
+                                         "burstiness"};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         assert_true(json_is_number(json_object_get(root, fields[i])));
     static const char *const metrics[] = {"ttft", "tpot", "itl", "e2el"};
@@ -556,11 +561,16 @@ static void test_misbehaving_server_failures_by_cause(void **state)
         assert_null(r->error);
         assert_int_equal(r->http_status, 200);
         assert_true(r->ttft_s > 0 && r->ttft_s <= r->latency_s);
+        /* The server paces content chunks 10-15 ms apart. One gap can be
+         * ~0 when a loaded client reads two events in one go (seen under
+         * ASan with the machine busy), so each gap is only >= 0 and their
+         * mean, which such coalescing leaves nearly unchanged, > 2 ms. */
         double gaps = 0;
         for (size_t j = 0; j < r->n_itl; j++) {
-            assert_true(r->itl_s[j] > 0.002);
+            assert_true(r->itl_s[j] >= 0);
             gaps += r->itl_s[j];
         }
+        if (r->n_itl > 0) assert_true(gaps / (double)r->n_itl > 0.002);
         /* E2EL is the last chunk: TTFT plus every gap */
         assert_float_equal(r->ttft_s + gaps, r->latency_s, 1e-9);
         tpot_sum += lg_request_tpot(r);
@@ -571,7 +581,7 @@ static void test_misbehaving_server_failures_by_cause(void **state)
             assert_int_equal(r->chunks, 8);
             assert_int_equal(r->n_itl, 7);
             assert_int_equal(r->prompt_len, 42);
-            assert_true(r->ttft_s >= 0.055);     /* the server waits 60 ms */
+            assert_true(r->ttft_s >= 0.055);               /* the server waits 60 ms */
             assert_true(r->latency_s - r->ttft_s >= 0.09); /* 7 gaps of >= 15 ms */
         } else if (!strncmp(mode, "twotok", 6)) {
             assert_int_equal(r->output_tokens, 8); /* from usage, not the 4 chunks */
@@ -632,7 +642,8 @@ static void test_misbehaving_server_failures_by_cause(void **state)
     char *text = tu_read_file(csv, &csv_len);
     assert_non_null(text);
     int lines = 0;
-    for (size_t i = 0; i < csv_len; i++) lines += text[i] == '\n';
+    for (size_t i = 0; i < csv_len; i++)
+        lines += text[i] == '\n';
     assert_int_equal(lines, 17);
     assert_non_null(strstr(text, "\n6,1,failed,timeout,"));
     assert_non_null(strstr(text, "\n6,0,ok,ok,200,"));
