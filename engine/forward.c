@@ -53,12 +53,12 @@
  * unpacking took half its time (perf, SMALL prefill of 512). */
 #define MM_MAD_TOKENS 32
 #define MM_MAD_TOKENS_AMX 128
-/* Gate and up of the multiply-add path go through a per-thread buffer of
- * this many rows at a time (for every token of the block), where the gated
- * activation runs, instead of through the full-width hb / hb2: only the
- * activation's result is written out to hb. 128 rows (128 KiB for both
- * at 128 tokens, in L2) against 64: prefill of 512 on SMALL, 2 threads,
- * 2,586 against 2,240 tok/s (medians of 7 alternating runs). */
+/* Gate and up of the multiply-add path go this many rows at a time (for
+ * every token of the block): gate into hb, up into a per-thread buffer
+ * instead of the full-width hb2, and the gated activation runs while both
+ * are in cache. 128 rows (64 KiB of up at 128 tokens, in L2) against 64:
+ * prefill of 512 on SMALL, 2 threads, 2,586 against 2,240 tok/s (medians
+ * of 7 alternating runs, when gate went through the buffer too). */
 #define MM_GLU_ROWS 128
 
 /* Per-thread scratch. */
@@ -69,7 +69,7 @@ struct fwd_thread {
     float *scores;  /* (att_rows x heads per KV head, n_ctx) attention scores */
     float *att_ws;  /* attn_rows workspace, 64-byte aligned */
     void *ws;       /* vlut workspace, 64-byte aligned */
-    float *glu;     /* (2 x MM_MAD_TOKENS_AMX x MM_GLU_ROWS) gate and up of one range of rows */
+    float *glu;     /* (MM_MAD_TOKENS_AMX x MM_GLU_ROWS) up of one range of rows */
 };
 
 struct fwd {
@@ -220,7 +220,7 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct
         th->att_ws =
             aligned_alloc(64, ((size_t)attn_rows_ws_floats(hp->head_dim) * 4 + 63) & ~(size_t)63);
         th->ws = aligned_alloc(64, f->ws_size);
-        th->glu = aligned_alloc(64, 2 * MM_MAD_TOKENS_AMX * MM_GLU_ROWS * sizeof(float));
+        th->glu = aligned_alloc(64, MM_MAD_TOKENS_AMX * MM_GLU_ROWS * sizeof(float));
         ok = th->wrow && th->trits && th->tscales && th->scores && th->att_ws && th->ws && th->glu;
     }
     if (!ok) {
@@ -431,21 +431,23 @@ struct mm_region {
     struct tpool_chunks lut, mad;
 };
 
-/* gate = act(gate) * up over columns [r0, r1) of N rows of width ld. */
-static void gated_act(const struct fwd *f, float *gate, const float *up, int32_t N, int32_t ld,
-                      int64_t r0, int64_t r1)
+/* gate = act(gate) * up over columns [r0, r1) of N rows (row strides ldg
+ * and ldu). */
+static void gated_act(const struct fwd *f, float *gate, int64_t ldg, const float *up, int64_t ldu,
+                      int32_t N, int64_t r0, int64_t r1)
 {
     if (f->m->hp.ffn_act == MODEL_FFN_SILU) {
         void (*swiglu)(float *, const float *, int64_t) =
             f->opt.reference ? act_swiglu_ref : kern_ops()->act_swiglu;
         for (int32_t n = 0; n < N; n++)
-            swiglu(gate + (int64_t)n * ld + r0, up + (int64_t)n * ld + r0, r1 - r0);
+            swiglu(gate + n * ldg + r0, up + n * ldu + r0, r1 - r0);
         return;
     }
     for (int32_t n = 0; n < N; n++) /* squared ReLU */
-        for (int64_t j = (int64_t)n * ld + r0; j < (int64_t)n * ld + r1; j++) {
-            const float g = gate[j] > 0.0f ? gate[j] * gate[j] : 0.0f;
-            gate[j] = g * up[j];
+        for (int64_t j = r0; j < r1; j++) {
+            float *gj = gate + n * ldg + j;
+            const float g = *gj > 0.0f ? *gj * *gj : 0.0f;
+            *gj = g * up[n * ldu + j];
         }
 }
 
@@ -461,9 +463,10 @@ static bool kernel_region(const struct mm_region *reg)
 
 /* Gate and up on the PANEL multiply-add kernel for tokens [n0, n1) (the
  * workspace holds them prepared) and rows [r0, r1) of both (r0 a multiple
- * of 16): MM_GLU_ROWS rows at a time into th->glu, the gated activation
- * there, and only its result out to gate's output. The same operations as
- * writing both to hb / hb2 and running gated_act over them: the same floats. */
+ * of 16), MM_GLU_ROWS rows at a time: gate straight into its output (hb),
+ * up into th->glu, and the gated activation in place in hb while both are
+ * in cache. The same operations as writing both to hb / hb2 and running
+ * gated_act over them: the same floats. */
 static void glu_rect(const struct mm_region *reg, struct fwd_thread *th, int64_t n0, int64_t n1,
                      int64_t r0, int64_t r1)
 {
@@ -475,17 +478,14 @@ static void glu_rect(const struct mm_region *reg, struct fwd_thread *th, int64_t
         dg[n] = wg->scale / f->xs[n0 + n];
         du[n] = wu->scale / f->xs[n0 + n];
     }
-    float *g = th->glu, *u = th->glu + MM_MAD_TOKENS_AMX * MM_GLU_ROWS;
+    float *u = th->glu;
     for (int64_t r = r0; r < r1; r += MM_GLU_ROWS) {
         const int64_t e = r + MM_GLU_ROWS < r1 ? r + MM_GLU_ROWS : r1;
-        vlut_mad_run_dequant_at(&wg->vl, nt, wg->row_scale, dg, g, MM_GLU_ROWS, r, e, th->ws,
-                                f->ws_size);
+        float *g = reg->mm[0].y + n0 * ldy + r;
+        vlut_mad_run_dequant_at(&wg->vl, nt, wg->row_scale, dg, g, ldy, r, e, th->ws, f->ws_size);
         vlut_mad_run_dequant_at(&wu->vl, nt, wu->row_scale, du, u, MM_GLU_ROWS, r, e, th->ws,
                                 f->ws_size);
-        gated_act(f, g, u, (int32_t)nt, MM_GLU_ROWS, 0, e - r);
-        for (int64_t n = 0; n < nt; n++)
-            memcpy(reg->mm[0].y + (n0 + n) * ldy + r, g + n * MM_GLU_ROWS,
-                   (size_t)(e - r) * sizeof(float));
+        gated_act(f, g, ldy, u, MM_GLU_ROWS, (int32_t)nt, 0, e - r);
     }
 }
 
@@ -533,8 +533,8 @@ static void mm_rect(const struct mm_region *reg, int ith, int64_t n0, int64_t n1
                                 f->xs + n0, w->scale, t->y + n0 * t->ldy, t->ldy);
     }
     if (reg->gate_up && r0[0] < r1[0])
-        gated_act(f, reg->mm[0].y + n0 * reg->mm[0].ldy, reg->mm[1].y + n0 * reg->mm[0].ldy,
-                  (int32_t)nt, reg->mm[0].ldy, r0[0], r1[0]);
+        gated_act(f, reg->mm[0].y + n0 * reg->mm[0].ldy, reg->mm[0].ldy,
+                  reg->mm[1].y + n0 * reg->mm[0].ldy, reg->mm[0].ldy, (int32_t)nt, r0[0], r1[0]);
 }
 
 /* The reference path and matmuls that are not all on the kernels split
@@ -552,8 +552,8 @@ static void mm_region_static(const struct mm_region *reg, int ith, int nth)
             matmul_ref_rows(&reg->mm[i], &reg->mm[i].f->th[ith], r0[i], r1[i]);
     }
     if (reg->gate_up && r0[0] < r1[0])
-        gated_act(reg->mm[0].f, reg->mm[0].y, reg->mm[1].y, reg->mm[0].N, reg->mm[0].ldy, r0[0],
-                  r1[0]);
+        gated_act(reg->mm[0].f, reg->mm[0].y, reg->mm[0].ldy, reg->mm[1].y, reg->mm[0].ldy,
+                  reg->mm[0].N, r0[0], r1[0]);
 }
 
 /* The kernel path: LUT chunks, then multiply-add chunks (see struct
@@ -722,8 +722,7 @@ static void rows_one(const struct rows_task *t, int64_t i)
                           x);
         break;
     case ROWS_PRENORM:
-        if (t->add)
-            add(f, x, t->add + (size_t)i * E, E);
+        if (t->add) add(f, x, t->add + (size_t)i * E, E);
         rmsnorm(f, xb, x, t->norm, E, hp->rms_eps);
         if (t->quant) quantize_row(f, xb, (int32_t)i, E);
         break;
