@@ -35,4 +35,18 @@ static inline void amx_tile_setup(int r0, int r1)
     __asm__ volatile("ldtilecfg %0" : : "m"(c));
 }
 
+/* The shape of the token pair starting `left` tokens before the end of a
+ * batch (r0 = tokens of its first tile, r1 of its second, 0 if none), with
+ * the configuration loaded only when it differs from cur, the shape loaded
+ * last (start from {-1, -1}). */
+static inline void amx_pair_shape(int64_t left, int cur[2], int *r0, int *r1)
+{
+    *r0 = left < 16 ? (int)left : 16;
+    *r1 = left <= 16 ? 0 : left < 32 ? (int)(left - 16) : 16;
+    if (*r0 != cur[0] || *r1 != cur[1]) {
+        amx_tile_setup(*r0, *r1);
+        cur[0] = *r0, cur[1] = *r1;
+    }
+}
+
 #endif

@@ -32,7 +32,6 @@
 #include <immintrin.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <string.h>
 
 #define PF_AHEAD (Q8_BLOCK * Q8_PANEL) /* bytes: one block of a panel */
 
@@ -65,19 +64,15 @@ void q8_gemm_amx(const struct q8_matrix *w, const int8_t *xq, const float *xd, i
                   tok_bytes = nb * Q8_BLOCK;
     int32_t dot[2][4][256] __attribute__((aligned(64))); /* C0..C3 of the last two blocks */
     float sum[32][32] __attribute__((aligned(64)));      /* token x the pair's 32 rows */
-    int cur0 = -1, cur1 = -1;                            /* the tile shape loaded */
+    int cur[2] = {-1, -1};                               /* the tile shape loaded */
     const int64_t p1 = q8_panels(m1);
     for (int64_t p = m0 / Q8_PANEL; p < p1; p += 2) {
         const int np = p + 1 < p1 ? 2 : 1;
         const int8_t *wa = w->q + p * panel_bytes, *wb = wa + (np - 1) * panel_bytes;
         const float *da = w->d + p * nb * Q8_PANEL, *db = da + (np - 1) * nb * Q8_PANEL;
         for (int64_t t0 = 0; t0 < N; t0 += 32) {
-            const int r0 = N - t0 < 16 ? (int)(N - t0) : 16;
-            const int r1 = N - t0 <= 16 ? 0 : N - t0 < 32 ? (int)(N - t0 - 16) : 16;
-            if (r0 != cur0 || r1 != cur1) {
-                amx_tile_setup(r0, r1);
-                cur0 = r0, cur1 = r1;
-            }
+            int r0, r1;
+            amx_pair_shape(N - t0, cur, &r0, &r1);
             _tile_zero(0);
             _tile_zero(1);
             if (r1) {

@@ -33,7 +33,6 @@
 
 #include <immintrin.h>
 #include <stdint.h>
-#include <string.h>
 
 /* 64-column chunks per unpacked segment. 8 against 16: bench_kernels,
  * 6912 x 2560, N = 16, one thread, 326-370 against 191-274 GMAC/s (3 runs
@@ -72,7 +71,7 @@ void vlut_mad_panels_amx(const uint8_t *panels, int64_t nkb, int64_t m0, int64_t
     uint8_t bt[2][AMX_SEG * 1024] __attribute__((aligned(64)));
     int32_t acc[AMX_GROUP / 16][2][256] __attribute__((aligned(64)));
     const int64_t p0 = m0 / 16, p1 = (m1 + 15) / 16, ps = nkb * 64, chunks = nkb / 4;
-    int cur0 = -1, cur1 = -1; /* the tile shape loaded */
+    int cur[2] = {-1, -1}; /* the tile shape loaded */
     for (int64_t p = p0; p < p1; p += 2) {
         const bool two = p + 1 < p1;
         const uint8_t *pa = panels + p * ps, *pb = two ? pa + ps : pa;
@@ -83,12 +82,8 @@ void vlut_mad_panels_amx(const uint8_t *panels, int64_t nkb, int64_t m0, int64_t
                 unpack_codes(pa, c0, c1, bt[0]);
                 unpack_codes(pb, c0, c1, bt[1]);
                 for (int64_t t0 = 0; t0 < gn; t0 += 32) {
-                    const int r0 = gn - t0 < 16 ? (int)(gn - t0) : 16;
-                    const int r1 = gn - t0 <= 16 ? 0 : gn - t0 < 32 ? (int)(gn - t0 - 16) : 16;
-                    if (r0 != cur0 || r1 != cur1) {
-                        amx_tile_setup(r0, r1);
-                        cur0 = r0, cur1 = r1;
-                    }
+                    int r0, r1;
+                    amx_pair_shape(gn - t0, cur, &r0, &r1);
                     int32_t(*a0)[256] = acc[t0 / 16], (*a1)[256] = acc[t0 / 16 + 1];
                     if (c0 == 0) {
                         _tile_zero(0);
