@@ -302,18 +302,14 @@ static void rope_angles(const struct fwd *f, int32_t pos, float *cs)
 }
 
 /* Rotate the first n_rot dims of one head by the angles cs. NORM pairs
- * adjacent dims (2i, 2i+1); NEOX pairs (i, i + n_rot/2). */
-static void rope_head(float *h, const float *cs, const struct model_hparams *hp)
+ * adjacent dims (2i, 2i+1); NEOX pairs (i, i + n_rot/2) (act.h). */
+static void rope_head(const struct fwd *f, float *h, const float *cs)
 {
-    const int32_t half = hp->n_rot / 2;
-    for (int32_t i = 0; i < half; i++) {
-        const float c = cs[2 * i], s = cs[2 * i + 1];
-        const int32_t a = hp->rope == MODEL_ROPE_NORM ? 2 * i : i;
-        const int32_t b = hp->rope == MODEL_ROPE_NORM ? 2 * i + 1 : i + half;
-        const float v0 = h[a], v1 = h[b];
-        h[a] = v0 * c - v1 * s;
-        h[b] = v0 * s + v1 * c;
-    }
+    const struct model_hparams *hp = &f->m->hp;
+    if (hp->rope == MODEL_ROPE_NORM)
+        (f->opt.reference ? act_rope_norm_ref : kern_ops()->act_rope_norm)(h, cs, hp->n_rot);
+    else
+        (f->opt.reference ? act_rope_neox_ref : kern_ops()->act_rope_neox)(h, cs, hp->n_rot / 2);
 }
 
 /* One matmul of a region: y[n*ldy + r] = sum_c W[r][c] * x[n*ldx + c]; the
@@ -740,9 +736,9 @@ static void rows_one(const struct rows_task *t, int64_t i)
         const float *cs = f->rope_cs + (size_t)i * hp->n_rot;
         float *q = f->q + (size_t)i * QD, *k = f->k + (size_t)i * KVD;
         for (int32_t h = 0; h < hp->n_head; h++)
-            rope_head(q + h * hd, cs, hp);
+            rope_head(f, q + h * hd, cs);
         for (int32_t h = 0; h < hp->n_head_kv; h++)
-            rope_head(k + h * hd, cs, hp);
+            rope_head(f, k + h * hd, cs);
         for (int32_t h = 0; h < hp->n_head_kv; h++) {
             const size_t at = (size_t)r->pos * hd, src = (size_t)i * KVD + (size_t)h * hd;
             void *kd = kv_keys(t->kv, r->slot, t->layer, h);

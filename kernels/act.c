@@ -44,6 +44,25 @@ void act_add_ref(float *x, const float *a, int64_t n)
         x[j] = x[j] + a[j];
 }
 
+static void rope_pair(float *a, float *b, float c, float s)
+{
+    const float v0 = *a, v1 = *b;
+    *a = v0 * c - v1 * s;
+    *b = v0 * s + v1 * c;
+}
+
+void act_rope_norm_ref(float *h, const float *cs, int64_t n)
+{
+    for (int64_t d = 0; d + 1 < n; d += 2)
+        rope_pair(h + d, h + d + 1, cs[d], cs[d + 1]);
+}
+
+void act_rope_neox_ref(float *h, const float *cs, int64_t half)
+{
+    for (int64_t i = 0; i < half; i++)
+        rope_pair(h + i, h + i + half, cs[2 * i], cs[2 * i + 1]);
+}
+
 float act_expf(float x)
 {
     x = x > ACT_EXP_HI ? ACT_EXP_HI : x < ACT_EXP_LO ? ACT_EXP_LO : x;

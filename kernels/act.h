@@ -69,6 +69,17 @@ int64_t act_argmax_avx512(const float *x, int64_t n);
 void act_add_ref(float *x, const float *a, int64_t n);
 void act_add_avx2(float *x, const float *a, int64_t n);
 void act_add_avx512(float *x, const float *a, int64_t n);
+/* Rotary embedding of one head by angles cs = (cos 0, sin 0, cos 1, sin 1,
+ * ...): pair i, (a, b), becomes (a cos_i - b sin_i, a sin_i + b cos_i).
+ * act_rope_norm: the n values of h (n even) in adjacent pairs (h[2i],
+ *   h[2i + 1]) with angle i: h[d], h[d + 1] by cs[d], cs[d + 1].
+ * act_rope_neox: pairs (h[i], h[i + half]) for i < half, by cs[2i], cs[2i + 1]. */
+void act_rope_norm_ref(float *h, const float *cs, int64_t n);
+void act_rope_norm_avx2(float *h, const float *cs, int64_t n);
+void act_rope_norm_avx512(float *h, const float *cs, int64_t n);
+void act_rope_neox_ref(float *h, const float *cs, int64_t half);
+void act_rope_neox_avx2(float *h, const float *cs, int64_t half);
+void act_rope_neox_avx512(float *h, const float *cs, int64_t half);
 
 /* The constants of act_expf, shared by every version. */
 #define ACT_EXP_HI 88.0f /* n <= 127: 2^n stays a normal float */

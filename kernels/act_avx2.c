@@ -190,3 +190,39 @@ void act_add_avx2(float *x, const float *a, int64_t n)
     for (; j < n; j++)
         x[j] = x[j] + a[j];
 }
+
+/* Four pairs at a time: cos and sin duplicated over each pair, the pair's
+ * values swapped; addsub gives a*c - b*s in the even lanes and b*c + a*s
+ * (the same sum) in the odd ones. */
+void act_rope_norm_avx2(float *h, const float *cs, int64_t n)
+{
+    int64_t d = 0;
+    for (; d + 8 <= n; d += 8) {
+        const __m256 v = _mm256_loadu_ps(h + d), t = _mm256_loadu_ps(cs + d);
+        const __m256 a = _mm256_mul_ps(v, _mm256_moveldup_ps(t));
+        const __m256 b = _mm256_mul_ps(_mm256_permute_ps(v, 0xb1), _mm256_movehdup_ps(t));
+        _mm256_storeu_ps(h + d, _mm256_addsub_ps(a, b));
+    }
+    act_rope_norm_ref(h + d, cs + d, n - d);
+}
+
+void act_rope_neox_avx2(float *h, const float *cs, int64_t half)
+{
+    int64_t i = 0;
+    for (; i + 8 <= half; i += 8) {
+        const __m256 t0 = _mm256_loadu_ps(cs + 2 * i), t1 = _mm256_loadu_ps(cs + 2 * i + 8);
+        /* (c0 c1 c4 c5 | c2 c3 c6 c7) -> c0..c7, and the same for sin */
+        const __m256 c = _mm256_castpd_ps(_mm256_permute4x64_pd(
+            _mm256_castps_pd(_mm256_shuffle_ps(t0, t1, 0x88)), 0xd8));
+        const __m256 s = _mm256_castpd_ps(_mm256_permute4x64_pd(
+            _mm256_castps_pd(_mm256_shuffle_ps(t0, t1, 0xdd)), 0xd8));
+        const __m256 v0 = _mm256_loadu_ps(h + i), v1 = _mm256_loadu_ps(h + i + half);
+        _mm256_storeu_ps(h + i, _mm256_sub_ps(_mm256_mul_ps(v0, c), _mm256_mul_ps(v1, s)));
+        _mm256_storeu_ps(h + i + half, _mm256_add_ps(_mm256_mul_ps(v0, s), _mm256_mul_ps(v1, c)));
+    }
+    for (; i < half; i++) {
+        const float v0 = h[i], v1 = h[i + half], c = cs[2 * i], s = cs[2 * i + 1];
+        h[i] = v0 * c - v1 * s;
+        h[i + half] = v0 * s + v1 * c;
+    }
+}

@@ -184,3 +184,37 @@ void act_add_avx512(float *x, const float *a, int64_t n)
             _mm512_add_ps(_mm512_maskz_loadu_ps(k, x + j), _mm512_maskz_loadu_ps(k, a + j)));
     }
 }
+
+/* Eight pairs at a time, as act_rope_norm_avx2: a*c - b*s in the even
+ * lanes, b*c + a*s in the odd ones. */
+void act_rope_norm_avx512(float *h, const float *cs, int64_t n)
+{
+    for (int64_t d = 0; d + 1 < n; d += 16) {
+        const int64_t m = (n - d) & ~(int64_t)1; /* whole pairs left */
+        const __mmask16 k = m >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << m) - 1);
+        const __m512 v = _mm512_maskz_loadu_ps(k, h + d), t = _mm512_maskz_loadu_ps(k, cs + d);
+        const __m512 a = _mm512_mul_ps(v, _mm512_moveldup_ps(t));
+        const __m512 b = _mm512_mul_ps(_mm512_permute_ps(v, 0xb1), _mm512_movehdup_ps(t));
+        _mm512_mask_storeu_ps(h + d, k, _mm512_mask_add_ps(_mm512_sub_ps(a, b), 0xaaaa, a, b));
+    }
+}
+
+void act_rope_neox_avx512(float *h, const float *cs, int64_t half)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (int64_t i = 0; i < half; i += 16) {
+        const int64_t m = half - i;
+        const __mmask16 k = m >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << m) - 1);
+        const __mmask16 k0 = m >= 8 ? (__mmask16)0xffff : (__mmask16)((1u << (2 * m)) - 1);
+        const __mmask16 k1 = m >= 16 ? (__mmask16)0xffff
+                                     : m > 8 ? (__mmask16)((1u << (2 * (m - 8))) - 1) : 0;
+        const __m512 t0 = _mm512_maskz_loadu_ps(k0, cs + 2 * i);
+        const __m512 t1 = _mm512_maskz_loadu_ps(k1, cs + 2 * i + 16);
+        const __m512 c = _mm512_permutex2var_ps(t0, even, t1), s = _mm512_permutex2var_ps(t0, odd, t1);
+        const __m512 v0 = _mm512_maskz_loadu_ps(k, h + i), v1 = _mm512_maskz_loadu_ps(k, h + i + half);
+        _mm512_mask_storeu_ps(h + i, k, _mm512_sub_ps(_mm512_mul_ps(v0, c), _mm512_mul_ps(v1, s)));
+        _mm512_mask_storeu_ps(h + i + half, k,
+                              _mm512_add_ps(_mm512_mul_ps(v0, s), _mm512_mul_ps(v1, c)));
+    }
+}

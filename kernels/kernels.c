@@ -38,6 +38,8 @@ static struct kern_ops kern_table = {
     .act_softmax = act_softmax_ref,
     .act_swiglu = act_swiglu_ref,
     .act_add = act_add_ref,
+    .act_rope_norm = act_rope_norm_ref,
+    .act_rope_neox = act_rope_neox_ref,
     .act_argmax = act_argmax_ref,
     .attn_scores = attn_scores_ref,
     .attn_mix = attn_mix_ref,
@@ -143,6 +145,8 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
     t->act_softmax = act_softmax_ref;
     t->act_swiglu = act_swiglu_ref;
     t->act_add = act_add_ref;
+    t->act_rope_norm = act_rope_norm_ref;
+    t->act_rope_neox = act_rope_neox_ref;
     t->act_argmax = act_argmax_ref;
     t->attn_scores = attn_scores_ref;
     t->attn_mix = attn_mix_ref;
@@ -168,6 +172,8 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
         t->act_softmax = act_softmax_avx2;
         t->act_swiglu = act_swiglu_avx2;
         t->act_add = act_add_avx2;
+        t->act_rope_norm = act_rope_norm_avx2;
+        t->act_rope_neox = act_rope_neox_avx2;
         t->act_argmax = act_argmax_avx2;
     }
     if (isa >= KERN_ISA_AVX512) {
@@ -200,6 +206,8 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
         t->act_softmax = act_softmax_avx512;
         t->act_swiglu = act_swiglu_avx512;
         t->act_add = act_add_avx512;
+        t->act_rope_norm = act_rope_norm_avx512;
+        t->act_rope_neox = act_rope_neox_avx512;
         t->act_argmax = act_argmax_avx512;
     }
 }

@@ -89,6 +89,9 @@ struct kern_ops {
     void (*act_softmax)(float *x, int64_t n);
     void (*act_swiglu)(float *g, const float *u, int64_t n);
     void (*act_add)(float *x, const float *a, int64_t n);
+    /* Rotary embedding of one head, adjacent or split pairs (see act.h). */
+    void (*act_rope_norm)(float *h, const float *cs, int64_t n);
+    void (*act_rope_neox)(float *h, const float *cs, int64_t half);
     /* Greedy sampling's argmax (see act.h). */
     int64_t (*act_argmax)(const float *x, int64_t n);
     /* int32 products of a ternary matmul back to floats (see act.h). */

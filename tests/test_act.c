@@ -232,6 +232,47 @@ static void test_float_kernels_every_isa(void **state)
     assert_float_equal(a[3], 2e30f, 0);
 }
 
+/* RoPE by hand (a quarter turn and a half turn), then every ISA against the
+ * reference bit for bit: adjacent pairs at even lengths 2..140, split pairs at
+ * half-widths 1..70 and the model heads (64, 128 dims), angles of every size. */
+static void test_rope_every_isa(void **state)
+{
+    (void)state;
+    float h[4] = {1.0f, 2.0f, 3.0f, 4.0f};
+    const float cs[4] = {0.0f, 1.0f, -1.0f, 0.0f}; /* 90 and 180 degrees */
+    act_rope_norm_ref(h, cs, 4);
+    assert_true(h[0] == -2.0f && h[1] == 1.0f && h[2] == -3.0f && h[3] == -4.0f);
+    float g[4] = {1.0f, 2.0f, 3.0f, 4.0f};
+    act_rope_neox_ref(g, cs, 2); /* pairs (1, 3) by 90, (2, 4) by 180 degrees */
+    assert_true(g[0] == -3.0f && g[2] == 1.0f && g[1] == -2.0f && g[3] == -4.0f);
+
+    static float x[300], ang[300], r0[300], r1[300];
+    for (int i = 0; i < 300; i++) {
+        x[i] = rndf() * 8.0f;
+        const float a = (float)i * 37.0f * (1.0f + rndf()); /* positions up to ~10^4 */
+        ang[i] = i % 2 ? sinf(a) : cosf(a);
+    }
+    for (int isa = 1; isa < KERN_ISA_COUNT; isa++) {
+        if (!kern_isa_supported((enum kern_isa)isa)) continue;
+        const bool a2 = isa == KERN_ISA_AVX2;
+        for (int64_t k = 1; k <= 72; k++) {
+            const int64_t half = k <= 70 ? k : k == 71 ? 32 : 64;
+            memcpy(r0, x, sizeof r0), memcpy(r1, x, sizeof r1);
+            act_rope_norm_ref(r0, ang, 2 * half);
+            (a2 ? act_rope_norm_avx2 : act_rope_norm_avx512)(r1, ang, 2 * half);
+            if (memcmp(r0, r1, sizeof r0)) /* and nothing past 2 half */
+                fail_msg("rope norm %s n=%lld", kern_isa_name((enum kern_isa)isa),
+                         (long long)(2 * half));
+            memcpy(r0, x, sizeof r0), memcpy(r1, x, sizeof r1);
+            act_rope_neox_ref(r0, ang, half);
+            (a2 ? act_rope_neox_avx2 : act_rope_neox_avx512)(r1, ang, half);
+            if (memcmp(r0, r1, sizeof r0))
+                fail_msg("rope neox %s half=%lld", kern_isa_name((enum kern_isa)isa),
+                         (long long)half);
+        }
+    }
+}
+
 /* act_argmax by hand (ties keep the first, NaN never wins, +inf ties with
  * FLT_MAX), then every ISA against the reference at every length 1..70 and a
  * vocabulary's width, with the winner placed in the tail, in a tie, or
@@ -282,7 +323,7 @@ int main(void)
         cmocka_unit_test(test_quant_by_hand),        cmocka_unit_test(test_quant_every_isa),
         cmocka_unit_test(test_dequant_every_isa),    cmocka_unit_test(test_expf_accuracy),
         cmocka_unit_test(test_norm_softmax_by_hand), cmocka_unit_test(test_float_kernels_every_isa),
-        cmocka_unit_test(test_argmax_every_isa),
+        cmocka_unit_test(test_argmax_every_isa),     cmocka_unit_test(test_rope_every_isa),
     };
     return cmocka_run_group_tests_name("act", tests, NULL, NULL);
 }
