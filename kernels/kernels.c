@@ -164,6 +164,8 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
         t->vlut_lut_tables = vlut_lut_tables_avx2;
         t->vlut_lut_tile = vlut_lut_tile_avx2;
         t->vlut_mad_rows = vlut_mad_rows_avx2;
+        t->vlut_panels = true;
+        t->vlut_mad_panels = vlut_mad_panels_avx2;
         t->vlut_mad_pad = vlut_mad_pad_avx2;
         t->q8_panel = q8_panel_avx2;
         t->act_quant_i8 = act_quant_i8_avx2;
@@ -189,8 +191,8 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
         t->attn_rows = attn_rows_avx512;
         t->vlut_lut_tables = vlut_lut_tables_avx512;
         t->vlut_lut_tile = vlut_lut_tile_avx512;
-        /* MAD rows keep the AVX2 kernel (a model loaded on AVX-512 has
-         * PANELs instead). The broadcast kernel over panels; GFNI unpacks a quarter in one
+        /* MAD rows keep the AVX2 kernel (a model loads PANELs instead).
+         * The broadcast kernel over panels; GFNI unpacks a quarter in one
          * instruction instead of two (Ice Lake and later have it, Cascade
          * Lake's VNNI does not). */
         t->vlut_panels = true;

@@ -75,7 +75,8 @@
  * so padding weights (code 1) multiply zeros. On AVX-512 the same codes come
  * regrouped in 16-row panels (the PANEL layout), so that vpdpbusd multiplies
  * 16 rows by 4 broadcast activations and needs no horizontal sums
- * (vlut_panels_avx512.h); AVX2 and the reference read MAD rows.
+ * (vlut_panels_avx512.h); AVX2 has a panel kernel too (vpmaddubsw, 8 rows
+ * per register, vlut_avx2.c), and the MAD-row kernels remain for MAD rows.
  *
  * The reference kernels below are the specification: plain loops running the
  * same algorithms (same tables, same int16 flush rule), checked against a

@@ -20,7 +20,8 @@
  *   MAD  2-bit codes w+1 in {0,1,2}, in 256-weight blocks of 64 bytes: byte p of
  *        a block holds weights p, p+64, p+128, p+192 at bit shifts 6, 4, 2, 0.
  *        Row m is vlut_mad_row_bytes(K) = ceil(K/256)*64 bytes; weights past K
- *        are zeros. Feeds the AVX2 and reference multiply-add kernels.
+ *        are zeros. Feeds the row multiply-add kernels (reference and AVX2; a
+ *        model packs PANELs instead on AVX2 and AVX-512).
  *   PANEL the MAD codes w+1 regrouped for a broadcast multiply-add: rows in
  *        panels of VLUT_PANEL_ROWS = 16 (M rounded up; rows past M are
  *        zeros), each panel nkb = vlut_mad_row_bytes(K)/4 blocks of 16
@@ -30,7 +31,8 @@
  *        columns, one 32-bit lane per row - what vpdpbusd multiplies by 4
  *        activations of a token broadcast to every lane - so lane r of the
  *        accumulator is row r and no horizontal sum is needed. Feeds the
- *        AVX-512 multiply-add kernel (the q8 head's layout, q8.h, at 2 bits).
+ *        AVX2 and AVX-512 multiply-add kernels (the q8 head's layout, q8.h,
+ *        at 2 bits).
  *        vlut_panel_bytes(M, K) bytes.
  * Any two layouts together cost 4 bits per weight; one alone, 2.
  *
@@ -96,7 +98,8 @@ _Static_assert(VLUT_KT % VLUT_SUB == 0, "K-tiles are whole sub-tiles");
  * 48-64 tokens up the two measured within noise of each other (a repeat of
  * the 32-sequence comparison, 9 alternating runs: 1,047 MAD against 1,029
  * LUT). With that multiply-add kernel a partly filled LUT tile never wins
- * on AVX-512, so its crossover is a whole tile. AVX2: 0.
+ * on AVX-512, so its crossover is a whole tile. AVX2: 0 (LUT tiles for
+ * whole 32-token tiles).
  * Then the forward pass ran the multiply-add kernel on 32-token blocks
  * (each block's activations in L1/L2 while the rows pass over them, chunks
  * shared out as the workers come for them), and on AVX-512 it beat the
@@ -107,10 +110,15 @@ _Static_assert(VLUT_KT % VLUT_SUB == 0, "K-tiles are whole sub-tiles");
  * tokens to the LUT (VLUT_LUT_NEVER); the LUT kernel stays built, tested
  * on every ISA and benchmarked (bench_kernels), and AVX2 uses it. (The
  * row-layout AVX-512 kernel measured here has since been replaced by the
- * PANEL kernel, faster again: vlut_panels_avx512.h.) */
+ * PANEL kernel, faster again: vlut_panels_avx512.h.)
+ * AVX2 got its own PANEL kernel later (vlut_avx2.c); on a 2-core AMD EPYC
+ * Zen 3 VM (AVX2 only), one thread, `bench_kernels --sweep --isa avx2`
+ * medians, GMAC/s LUT / PANEL: 2560x2560 N = 16 74 / 133, 28 129 / 135,
+ * 30 138 / 137, 32 136 / 132, 34 77 / 125, 40 88 / 138 - a partly filled
+ * tile loses everywhere, so AVX2's crossover is a whole tile too. */
 #define VLUT_LUT_NEVER INT_MAX
 #define VLUT_CROSSOVER_AVX512 32
-#define VLUT_CROSSOVER_AVX2 18
+#define VLUT_CROSSOVER_AVX2 32
 #define VLUT_LUT_MIN_AVX512 VLUT_LUT_NEVER
 #define VLUT_LUT_MIN_AVX2 0
 
@@ -272,6 +280,9 @@ int32_t vlut_mad_pad_ref(const int8_t *x, int64_t K, int64_t xs, int8_t *xpad);
 void vlut_mad_panels_ref(const uint8_t *panels, int64_t nkb, int64_t m0, int64_t m1,
                          const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
                          int32_t *y, int64_t y_stride, const struct vlut_epilogue *ep);
+void vlut_mad_panels_avx2(const uint8_t *panels, int64_t nkb, int64_t m0, int64_t m1,
+                          const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
+                          int32_t *y, int64_t y_stride, const struct vlut_epilogue *ep);
 void vlut_mad_panels_avx512(const uint8_t *panels, int64_t nkb, int64_t m0, int64_t m1,
                             const int8_t *xpad, int64_t x_stride, int64_t n, const int32_t *xsum,
                             int32_t *y, int64_t y_stride, const struct vlut_epilogue *ep);

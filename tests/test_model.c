@@ -352,8 +352,9 @@ static void test_kernels_match_reference(void **state)
     (void)state;
     static const enum model_arch archs[] = {MODEL_ARCH_LLAMA, MODEL_ARCH_BITNET_B158, MODEL_ARCH_BITNET};
     static const enum quant_type types[] = {QT_TQ2_0, QT_TQ1_0, QT_I2_S};
-    /* AVX2: 40 = a LUT tile + 8 by MAD, 58 LUT only, 70 = two LUT tiles + 6
-     * by MAD; AVX-512 (no LUT): 40, 58 and 70 in 32-token MAD blocks */
+    /* AVX2 (and ref): 40 = a LUT tile + 8 by MAD, 58 = a LUT tile + 26,
+     * 70 = two LUT tiles + 6 by MAD; AVX-512 (no LUT): 40, 58 and 70 in
+     * 32-token MAD blocks */
     static const int widths[] = {1, 12, 40, 58, 70};
     char err[LF_ERRMSG_LEN];
     for (size_t a = 0; a < 3; a++)
@@ -364,8 +365,8 @@ static void test_kernels_match_reference(void **state)
             enum { NW = sizeof widths / sizeof *widths };
             float *ref[NW] = {0};
             /* The model is loaded once per ISA: the layouts built are the
-             * ones that ISA's kernel choice uses (on AVX-512 no Vec-LUT copy,
-             * and the multiply-add weights in panels instead of rows). */
+             * ones that ISA's kernel choice uses (the multiply-add weights
+             * in panels on AVX2 and AVX-512, and on AVX-512 no Vec-LUT copy). */
             for (int isa = 0; isa < KERN_ISA_COUNT; isa++) {
                 if (!kern_isa_supported((enum kern_isa)isa)) continue;
                 assert_int_equal(kern_set_isa((enum kern_isa)isa, err, sizeof err), 0);
@@ -374,14 +375,14 @@ static void test_kernels_match_reference(void **state)
                 assert_null(m->head_q8.q);
                 assert_true(m->hp.int8_activations);
                 const struct vlut_weights *vl = &m->layers[0].wq.vl;
-                if (isa == KERN_ISA_AVX512) {
-                    assert_null(vl->lut);
-                    assert_null(vl->mad);
-                    assert_non_null(vl->panel);
-                } else {
+                if (isa == KERN_ISA_REF) { /* the reference ISA has no panel kernel */
                     assert_non_null(vl->lut);
                     assert_non_null(vl->mad);
                     assert_null(vl->panel);
+                } else {
+                    assert_true((vl->lut != NULL) == (isa == KERN_ISA_AVX2));
+                    assert_null(vl->mad);
+                    assert_non_null(vl->panel);
                 }
                 for (size_t wi = 0; wi < NW; wi++) {
                     const int n = widths[wi];

@@ -629,25 +629,36 @@ static void panel_case(panels_fn fn, const char *name, int64_t M, int64_t K, con
     free(w);
 }
 
-/* Every PANEL kernel this CPU runs - the reference, the AVX-512 one with
- * shift unpacking and, with GFNI, the GFNI one - at every narrow width,
- * both sides of the 8-token tile and of a 4-panel group (panel_case). */
+/* Every PANEL kernel this CPU runs - the reference, the AVX2 one, the
+ * AVX-512 one with shift unpacking and, with GFNI, the GFNI one - at every
+ * narrow width, both sides of the 6- and 8-token tiles and of the 3- and
+ * 4-panel groups (panel_case), and at the worst case. */
 static void test_panel_kernels(void **state)
 {
     (void)state;
-    panels_fn fns[3] = {vlut_mad_panels_ref, NULL, NULL};
-    const char *names[3] = {"ref", "avx512", "gfni"};
+    panels_fn fns[4] = {vlut_mad_panels_ref, NULL, NULL, NULL};
+    const char *names[4] = {"ref", "avx2", "avx512", "gfni"};
+    if (kern_isa_supported(KERN_ISA_AVX2)) fns[1] = vlut_mad_panels_avx2;
     if (kern_isa_supported(KERN_ISA_AVX512)) {
-        fns[1] = vlut_mad_panels_avx512;
-        if (__builtin_cpu_supports("gfni")) fns[2] = vlut_mad_panels_gfni;
+        fns[2] = vlut_mad_panels_avx512;
+        if (__builtin_cpu_supports("gfni")) fns[3] = vlut_mad_panels_gfni;
     }
     static const int64_t ms[] = {1, 17, 33, 100};
     static const int64_t ks[] = {3, 257, 2560};
-    static const int64_t ns[] = {1, 2, 3, 4, 5, 8, 9, 17};
-    for (int f = 0; f < 3; f++)
+    static const int64_t ns[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 17};
+    for (int f = 0; f < 4; f++)
         for (size_t mi = 0; fns[f] && mi < sizeof ms / sizeof *ms; mi++)
             for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
                 panel_case(fns[f], names[f], ms[mi], ks[ki], ns, sizeof ns / sizeof *ns, 0, 0);
+    /* Issue 3's worst case at K = 6912, every weight +1 or -1 and every
+     * activation 127 or -128: with u = w + 1 = 2 and x = -128 the AVX2
+     * kernel's int16 superblock sums reach -32768 exactly. */
+    static const int64_t worst_ns[] = {1, 2, 6, 7};
+    static const int worst_x[] = {127, -128}, worst_w[] = {1, -1};
+    for (int f = 0; f < 4; f++)
+        for (int a = 0; fns[f] && a < 2; a++)
+            for (int b = 0; b < 2; b++)
+                panel_case(fns[f], names[f], 40, 6912, worst_ns, 4, worst_x[a], worst_w[b]);
 }
 
 /* The AMX tile kernel (only where the CPU has AMX and Linux grants it):
