@@ -143,15 +143,17 @@ static void time_kernel(struct tpool *pool, const struct vlut_weights *wts, cons
     r->min_s = times[0];
 }
 
-/* The LM head section (see the top): medians in ms, VNNI then AMX, per N. */
+/* The LM head section (see the top): medians in ms, VNNI then AMX, per N
+ * (on a CPU without AVX-512, the AVX2 kernel). */
 static void bench_head(int reps, int64_t only_n)
 {
     char err[LF_ERRMSG_LEN];
-    if (!kern_isa_supported(KERN_ISA_AVX512)) {
-        printf("\nLM head: no AVX-512 on this CPU, skipped\n");
+    const enum kern_isa isa = kern_isa_supported(KERN_ISA_AVX512) ? KERN_ISA_AVX512 : KERN_ISA_AVX2;
+    if (!kern_isa_supported(isa)) {
+        printf("\nLM head: no AVX2 on this CPU, skipped\n");
         return;
     }
-    const bool amx = kern_amx_usable();
+    const bool amx = isa == KERN_ISA_AVX512 && kern_amx_usable();
     const int64_t M = 32000, K = 1024, nb = q8_blocks(K), P = q8_panels(M);
     int8_t *wq = aligned_alloc(64, (size_t)(P * Q8_PANEL * nb * Q8_BLOCK));
     float *wd = aligned_alloc(64, (size_t)(P * Q8_PANEL * nb) * sizeof(float));
@@ -178,7 +180,8 @@ static void bench_head(int reps, int64_t only_n)
     const struct q8_matrix w = {M, K, wq, wd};
     printf("\nLM head (int8 blocks) %lldx%lld, 1 thread, medians of %d alternating runs (ms):\n",
            (long long)M, (long long)K, runs);
-    printf("%5s %10s %10s %8s\n", "N", "vnni", amx ? "amx" : "-", amx ? "vnni/amx" : "");
+    printf("%5s %10s %10s %8s\n", "N", isa == KERN_ISA_AVX512 ? "vnni" : "avx2", amx ? "amx" : "-",
+           amx ? "vnni/amx" : "");
     for (int wi = 0; wi < N_WIDTHS; wi++) {
         const int64_t N = widths[wi];
         if (only_n > 0 && N != only_n) continue;
@@ -186,7 +189,7 @@ static void bench_head(int reps, int64_t only_n)
             for (int v = 0; v < 1 + amx; v++) {
                 /* v = 0: VNNI (AMX off), v = 1: AMX (from Q8_AMX_MIN_TOKENS) */
                 if (v == 0) setenv("LUTFUSE_AMX", "0", 1);
-                if (kern_set_isa(KERN_ISA_AVX512, err, sizeof err) < 0) exit(1);
+                if (kern_set_isa(isa, err, sizeof err) < 0) exit(1);
                 unsetenv("LUTFUSE_AMX");
                 const double t0 = now_s();
                 q8_gemm(&w, xq, xd, xs, N, y, M, 0, M);
@@ -368,7 +371,7 @@ int main(int argc, char **argv)
         free(x);
         free(w);
     }
-    if (head && !quick && (only_isa < 0 || only_isa == KERN_ISA_AVX512)) bench_head(reps, only_n);
+    if (head && !quick && (only_isa < 0 || only_isa >= KERN_ISA_AVX2)) bench_head(reps, only_n);
     kern_set_isa(best, err, sizeof err);
 
     /* Per thread count: a table of GMAC/s per shape and N (columns
