@@ -118,9 +118,23 @@ void act_rmsnorm_avx2(float *o, const float *x, const float *w, int64_t n, float
 
 void act_softmax_avx2(float *x, int64_t n)
 {
-    float max = -INFINITY;
-    for (int64_t j = 0; j < n; j++)
-        max = x[j] > max ? x[j] : max;
+    /* The maximum 8 lanes at a time (vmaxps(a, b) is a > b ? a : b, as the
+     * reference's loop; lanes past n and NaNs lose to -inf): the same value,
+     * or at worst a zero of the other sign, which x - max and exp absorb. */
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    __m256 m0 = ninf, m1 = ninf;
+    for (int64_t j = 0; j < n; j += 16) {
+        const __m256i ka = mask8(n - j), kb = mask8(n - j - 8);
+        m0 = _mm256_max_ps(
+            _mm256_blendv_ps(ninf, _mm256_maskload_ps(x + j, ka), _mm256_castsi256_ps(ka)), m0);
+        m1 = _mm256_max_ps(
+            _mm256_blendv_ps(ninf, _mm256_maskload_ps(x + j + 8, kb), _mm256_castsi256_ps(kb)),
+            m1);
+    }
+    float l[8], max = -INFINITY;
+    _mm256_storeu_ps(l, _mm256_max_ps(m0, m1));
+    for (int i = 0; i < 8; i++)
+        max = l[i] > max ? l[i] : max;
     const __m256 vmax = _mm256_set1_ps(max);
     __m256 lo = _mm256_setzero_ps(), hi = lo;
     for (int64_t j = 0; j < n; j += 16) {
