@@ -8,6 +8,7 @@
 #include "kernels/attn.h"
 
 #include "kernels/act.h"
+#include "kernels/avx2_util.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -37,29 +38,6 @@ static inline __attribute__((always_inline)) float dot(const float *a, const voi
     for (; i < n; i++)
         l[i % 8] = fmaf(a[i], load1(b, i, f16), l[i % 8]);
     return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-}
-
-/* Lane j of result p = lane p of a[j] (8 x 8 transpose). */
-static inline __attribute__((always_inline)) void transpose8(__m256 a[8])
-{
-    __m256 t[8], u[8];
-#pragma GCC unroll 16
-    for (int i = 0; i < 4; i++) {
-        t[2 * i] = _mm256_unpacklo_ps(a[2 * i], a[2 * i + 1]);
-        t[2 * i + 1] = _mm256_unpackhi_ps(a[2 * i], a[2 * i + 1]);
-    }
-#pragma GCC unroll 16
-    for (int i = 0; i < 2; i++) {
-        u[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-        u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
-        u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-        u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
-    }
-#pragma GCC unroll 16
-    for (int i = 0; i < 4; i++) {
-        a[i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x20);
-        a[4 + i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x31);
-    }
 }
 
 static inline __attribute__((always_inline)) void scores(const float *q, int32_t G, const void *K,

@@ -161,6 +161,8 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
         t->attn_mix_f16 = attn_mix_f16_avx2;
         t->attn_f16_store = attn_f16_store_avx2;
         t->attn_rows = attn_rows_avx2;
+        t->vlut_lut_gather = vlut_lut_gather_avx2;
+        t->vlut_lut_store = vlut_lut_store_avx2;
         t->vlut_lut_tables = vlut_lut_tables_avx2;
         t->vlut_lut_tile = vlut_lut_tile_avx2;
         t->vlut_mad_rows = vlut_mad_rows_avx2;

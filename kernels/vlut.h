@@ -265,6 +265,8 @@ struct vlut_epilogue {
  *   of 64, xpad 64-byte aligned); returns the sum of x[0..K). */
 void vlut_lut_gather_ref(const int8_t *x, int64_t K, int nt, int64_t k0, int kt, int16_t *xg);
 void vlut_lut_store_ref(const int32_t *acc, int64_t rows, int nt, int32_t *y, int64_t ldy);
+void vlut_lut_gather_avx2(const int8_t *x, int64_t K, int nt, int64_t k0, int kt, int16_t *xg);
+void vlut_lut_store_avx2(const int32_t *acc, int64_t rows, int nt, int32_t *y, int64_t ldy);
 void vlut_lut_gather_avx512(const int8_t *x, int64_t K, int nt, int64_t k0, int kt, int16_t *xg);
 void vlut_lut_store_avx512(const int32_t *acc, int64_t rows, int nt, int32_t *y, int64_t ldy);
 void vlut_lut_tables_ref(const int16_t *xg, int kt, int16_t *tables);

@@ -10,10 +10,78 @@
  */
 #include "kernels/vlut.h"
 
+#include "kernels/avx2_util.h"
+
 #include <immintrin.h>
 #include <string.h>
 
 _Static_assert(VLUT_LANES == 32, "two ymm of int16 per table row");
+
+/* Lanes 0-7 of the int16 result: byte i of g0's int32 lanes (sign-extended),
+ * lanes 8-15: byte i of g1's. */
+static inline __attribute__((always_inline)) __m256i bytes16(__m256i g0, __m256i g1, const int i)
+{
+    const __m256i a = _mm256_srai_epi32(_mm256_slli_epi32(g0, 24 - 8 * i), 24);
+    const __m256i b = _mm256_srai_epi32(_mm256_slli_epi32(g1, 24 - 8 * i), 24);
+    /* packs interleaves 128-bit halves: a0-3 b0-3 a4-7 b4-7 -> a0-7 b0-7 */
+    return _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xD8);
+}
+
+void vlut_lut_gather_avx2(const int8_t *x, int64_t K, int nt, int64_t k0, int kt, int16_t *xg)
+{
+    /* offsets of tokens 8q..8q+7, and which of them exist */
+    __m256i off[4], live[4];
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int q = 0; q < 4; q++) {
+        const __m256i tok = _mm256_add_epi32(idx, _mm256_set1_epi32(8 * q));
+        off[q] = _mm256_mullo_epi32(tok, _mm256_set1_epi32((int)K));
+        live[q] = _mm256_cmpgt_epi32(_mm256_set1_epi32(nt), tok);
+    }
+    int j = 0;
+    /* Whole groups inside the row: one 4-byte gather per token gives its 4
+     * activations of the group. */
+    for (; j < kt && k0 + 4 * j + 4 <= K; j++) {
+        const int *base = (const int *)(x + k0 + 4 * j);
+        __m256i g[4];
+        for (int q = 0; q < 4; q++)
+            g[q] = _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), base, off[q], live[q], 1);
+        int16_t *dst = xg + 4 * j * VLUT_LANES;
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            _mm256_store_si256((__m256i *)(dst + i * VLUT_LANES), bytes16(g[0], g[1], i));
+            _mm256_store_si256((__m256i *)(dst + i * VLUT_LANES + 16), bytes16(g[2], g[3], i));
+        }
+    }
+    /* A group reaching past K (the row's last one) and the padding groups. */
+    for (int i = 4 * j; i < 4 * kt; i++)
+        for (int lane = 0; lane < VLUT_LANES; lane++)
+            xg[i * VLUT_LANES + lane] = lane < nt && k0 + i < K ? x[lane * K + k0 + i] : 0;
+}
+
+void vlut_lut_store_avx2(const int32_t *acc, int64_t rows, int nt, int32_t *y, int64_t ldy)
+{
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int h = 0; h < 4 && 8 * h < nt; h++) { /* lanes 8h..8h+7 */
+        const int lanes = nt - 8 * h < 8 ? nt - 8 * h : 8;
+        for (int64_t r0 = 0; r0 < rows; r0 += 8) {
+            const int nr = rows - r0 < 8 ? (int)(rows - r0) : 8;
+            const __m256i k = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), idx);
+            __m256 v[8];
+            for (int i = 0; i < 8; i++)
+                v[i] = i < nr ? _mm256_castsi256_ps(_mm256_load_si256(
+                                    (const __m256i *)(acc + (r0 + i) * VLUT_LANES + 8 * h)))
+                              : _mm256_setzero_ps();
+            transpose8(v); /* v[l] = lane 8h+l of rows r0..r0+7 */
+            for (int l = 0; l < lanes; l++) {
+                int32_t *dst = y + (8 * h + l) * ldy + r0;
+                if (nr == 8)
+                    _mm256_storeu_si256((__m256i *)dst, _mm256_castps_si256(v[l]));
+                else
+                    _mm256_maskstore_epi32(dst, k, _mm256_castps_si256(v[l]));
+            }
+        }
+    }
+}
 
 static inline __m256i neg16(__m256i v)
 {
