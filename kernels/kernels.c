@@ -23,7 +23,7 @@
 static struct kern_ops kern_table = {
     .isa = KERN_ISA_REF,
     .vlut_crossover = VLUT_CROSSOVER_AVX2,
-    .vlut_lut_min = VLUT_LUT_MIN_AVX2,
+    .vlut_lut_min = VLUT_LUT_MIN_REF,
     .vlut_lut_gather = vlut_lut_gather_ref,
     .vlut_lut_store = vlut_lut_store_ref,
     .vlut_lut_tables = vlut_lut_tables_ref,
@@ -128,7 +128,7 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
 {
     t->isa = isa;
     t->vlut_crossover = VLUT_CROSSOVER_AVX2;
-    t->vlut_lut_min = VLUT_LUT_MIN_AVX2;
+    t->vlut_lut_min = VLUT_LUT_MIN_REF;
     t->vlut_lut_gather = vlut_lut_gather_ref;
     t->vlut_lut_store = vlut_lut_store_ref;
     t->vlut_lut_tables = vlut_lut_tables_ref;
@@ -161,6 +161,7 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
         t->attn_mix_f16 = attn_mix_f16_avx2;
         t->attn_f16_store = attn_f16_store_avx2;
         t->attn_rows = attn_rows_avx2;
+        t->vlut_lut_min = VLUT_LUT_MIN_AVX2;
         t->vlut_lut_gather = vlut_lut_gather_avx2;
         t->vlut_lut_store = vlut_lut_store_avx2;
         t->vlut_lut_tables = vlut_lut_tables_avx2;

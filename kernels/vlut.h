@@ -108,19 +108,30 @@ _Static_assert(VLUT_KT % VLUT_SUB == 0, "K-tiles are whole sub-tiles");
  * against 1,343, prefill of 512 tokens 1,429 against 1,282 (every run),
  * BitNet-2B prefill of 128 104-143 against 89-111. So AVX-512 never sends
  * tokens to the LUT (VLUT_LUT_NEVER); the LUT kernel stays built, tested
- * on every ISA and benchmarked (bench_kernels), and AVX2 uses it. (The
+ * on every ISA and benchmarked (bench_kernels), and AVX2 uses it for
+ * prompts. (The
  * row-layout AVX-512 kernel measured here has since been replaced by the
  * PANEL kernel, faster again: vlut_panels_avx512.h.)
  * AVX2 got its own PANEL kernel later (vlut_avx2.c); on a 2-core AMD EPYC
  * Zen 3 VM (AVX2 only), one thread, `bench_kernels --sweep --isa avx2`
  * medians, GMAC/s LUT / PANEL: 2560x2560 N = 16 74 / 133, 28 129 / 135,
  * 30 138 / 137, 32 136 / 132, 34 77 / 125, 40 88 / 138 - a partly filled
- * tile loses everywhere, so AVX2's crossover is a whole tile too. */
+ * tile loses everywhere, so AVX2's crossover is a whole tile too. In the
+ * forward pass there (SMALL, 2 threads, medians of 7 alternating runs)
+ * the PANEL kernel in 32-token blocks also beat whole LUT tiles when
+ * decoding 64 sequences, 932 against 802 tok/s (every pair), and 32
+ * (three --profile runs: every matmul phase 10-25% shorter), while a
+ * 512-token prefill measured a tie (1,007 against 962, 4 of 7 pairs). So
+ * AVX2 sends a batch to the LUT only from VLUT_LUT_MIN_AVX2 = 128 tokens
+ * (prompts, where the tables are built once for many rows and tiles), and
+ * the reference ISA from any width (so that the forward pass's LUT path is
+ * tested against the reference at the widths test_model runs). */
 #define VLUT_LUT_NEVER INT_MAX
 #define VLUT_CROSSOVER_AVX512 32
 #define VLUT_CROSSOVER_AVX2 32
 #define VLUT_LUT_MIN_AVX512 VLUT_LUT_NEVER
-#define VLUT_LUT_MIN_AVX2 0
+#define VLUT_LUT_MIN_AVX2 128
+#define VLUT_LUT_MIN_REF 0
 
 /* A packed ternary matrix: a borrowed view of caller-owned bytes. Any
  * layout pointer may be NULL (not built); at least one must be set. The

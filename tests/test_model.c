@@ -352,10 +352,11 @@ static void test_kernels_match_reference(void **state)
     (void)state;
     static const enum model_arch archs[] = {MODEL_ARCH_LLAMA, MODEL_ARCH_BITNET_B158, MODEL_ARCH_BITNET};
     static const enum quant_type types[] = {QT_TQ2_0, QT_TQ1_0, QT_I2_S};
-    /* AVX2 (and ref): 40 = a LUT tile + 8 by MAD, 58 = a LUT tile + 26,
-     * 70 = two LUT tiles + 6 by MAD; AVX-512 (no LUT): 40, 58 and 70 in
-     * 32-token MAD blocks */
-    static const int widths[] = {1, 12, 40, 58, 70};
+    /* ref: 40 = a LUT tile + 8 by MAD, 58 = a LUT tile + 26, 70 = two LUT
+     * tiles + 6 by MAD; AVX2 (LUT from 128 tokens): 128 = four LUT tiles
+     * (the context's length), the narrower ones in 32-token MAD blocks;
+     * AVX-512 (no LUT): all in 32-token MAD blocks */
+    static const int widths[] = {1, 12, 40, 58, 70, 128};
     char err[LF_ERRMSG_LEN];
     for (size_t a = 0; a < 3; a++)
         for (size_t t = 0; t < 3; t++) {

@@ -763,7 +763,7 @@ static void test_multi_parts(void **state)
 
 /* vlut_gemm follows the crossover when both layouts exist, and uses the one
  * present otherwise. Per ISA: below vlut_lut_min the multiply-add kernel
- * takes everything (AVX-512: every width; AVX2: 0); above it whole 32-token
+ * takes everything (AVX-512: every width; AVX2: 128; ref: 0); above it whole 32-token
  * tiles go to the LUT and a remainder too if it reaches the crossover. */
 static void test_gemm_picks_layout(void **state)
 {
@@ -779,7 +779,8 @@ static void test_gemm_picks_layout(void **state)
                 assert_int_equal(vlut_lut_tokens(ns[i]), 0);
             continue;
         }
-        if (isa == KERN_ISA_AVX2) assert_int_equal(L, 0);
+        assert_int_equal(L, isa == KERN_ISA_AVX2 ? VLUT_LUT_MIN_AVX2 : VLUT_LUT_MIN_REF);
+        if (isa == KERN_ISA_AVX2) assert_int_equal(vlut_lut_tokens(127), 0); /* decode widths */
         assert_int_equal(vlut_lut_tokens(1), 0);
         if (L > 0) assert_int_equal(vlut_lut_tokens(L - 1), 0);
         if (L <= c) {
