@@ -89,56 +89,88 @@ void attn_scores_f16_avx2(const float *q, int32_t G, const uint16_t *K, int64_t 
     scores(q, G, K, stride, n, hd, scale, out, ld, 1);
 }
 
-/* One head's mix (the order of attn.c): 32 outputs at a time stay in four
- * registers across all positions. */
-static inline __attribute__((always_inline)) void mix_head(const float *w, const void *V,
-                                                           int64_t stride, int32_t n, int32_t hd,
-                                                           float *out, const int f16)
+/* Heads g0, g0+1 (GN = 1 or 2) x output columns [i0, i0 + 8*NC) (NC <= 4):
+ * up to 8 accumulators, each the sum over t in order of w[t] * v[t][i]
+ * (the order of attn.c). Each value vector feeds both heads, and with 8
+ * independent chains the FMA latency is hidden (one head's 4 chains of 32
+ * outputs left the FMA pipes half idle). GN and NC are constants after
+ * inlining. */
+static inline __attribute__((always_inline)) void mix_block(const float *w, int64_t ld, const int GN,
+                                                            const void *V, int64_t stride, int32_t n,
+                                                            int32_t i0, const int NC, float *out,
+                                                            int32_t hd, const int f16)
 {
     const size_t el = f16 ? 2 : 4;
     const char *Vb = V;
-    int32_t i = 0;
-    for (; i + 32 <= hd; i += 32) {
-        __m256 o0 = _mm256_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
-        for (int32_t t = 0; t < n; t++) {
-            const char *v = Vb + t * stride * el;
-            const __m256 wt = _mm256_set1_ps(w[t]);
-            o0 = _mm256_fmadd_ps(wt, load8(v, i, f16), o0);
-            o1 = _mm256_fmadd_ps(wt, load8(v, i + 8, f16), o1);
-            o2 = _mm256_fmadd_ps(wt, load8(v, i + 16, f16), o2);
-            o3 = _mm256_fmadd_ps(wt, load8(v, i + 24, f16), o3);
+    __m256 acc[2][4];
+#pragma GCC unroll 2
+    for (int g = 0; g < GN; g++)
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; c++)
+            acc[g][c] = _mm256_setzero_ps();
+    for (int32_t t = 0; t < n; t++) {
+        const char *v = Vb + t * stride * el;
+        __m256 vv[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; c++)
+            vv[c] = load8(v, i0 + 8 * c, f16);
+#pragma GCC unroll 2
+        for (int g = 0; g < GN; g++) {
+            const __m256 wt = _mm256_set1_ps(w[g * ld + t]);
+#pragma GCC unroll 4
+            for (int c = 0; c < NC; c++)
+                acc[g][c] = _mm256_fmadd_ps(wt, vv[c], acc[g][c]);
         }
-        _mm256_storeu_ps(out + i, o0);
-        _mm256_storeu_ps(out + i + 8, o1);
-        _mm256_storeu_ps(out + i + 16, o2);
-        _mm256_storeu_ps(out + i + 24, o3);
     }
-    for (; i + 8 <= hd; i += 8) {
-        __m256 o = _mm256_setzero_ps();
-        for (int32_t t = 0; t < n; t++)
-            o = _mm256_fmadd_ps(_mm256_set1_ps(w[t]), load8(Vb + t * stride * el, i, f16), o);
-        _mm256_storeu_ps(out + i, o);
-    }
-    for (; i < hd; i++) {
-        float o = 0.0f;
-        for (int32_t t = 0; t < n; t++)
-            o = fmaf(w[t], load1(Vb + t * stride * el, i, f16), o);
-        out[i] = o;
+#pragma GCC unroll 2
+    for (int g = 0; g < GN; g++)
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; c++)
+            _mm256_storeu_ps(out + (int64_t)g * hd + i0 + 8 * c, acc[g][c]);
+}
+
+static inline __attribute__((always_inline)) void mix(const float *w, int64_t ld, int32_t G,
+                                                      const void *V, int64_t stride, int32_t n,
+                                                      int32_t hd, float *out, const int f16)
+{
+    const size_t el = f16 ? 2 : 4;
+    for (int32_t g0 = 0; g0 < G; g0 += 2) {
+        const int gn = G - g0 < 2 ? 1 : 2;
+        const float *wg = w + g0 * ld;
+        float *og = out + (int64_t)g0 * hd;
+        int32_t i0 = 0;
+        for (; i0 + 8 <= hd; i0 += 32) {
+            const int nc = (hd - i0) / 8 < 4 ? (hd - i0) / 8 : 4;
+            switch ((gn - 1) * 4 + (nc - 1)) {
+#define MIX(GN, NC)                                                                                \
+    case (GN - 1) * 4 + (NC - 1):                                                                  \
+        mix_block(wg, ld, GN, V, stride, n, i0, NC, og, hd, f16);                                  \
+        break;
+                MIX(1, 1) MIX(1, 2) MIX(1, 3) MIX(1, 4) MIX(2, 1) MIX(2, 2) MIX(2, 3) MIX(2, 4)
+#undef MIX
+            }
+        }
+        i0 = hd / 8 * 8; /* the columns past the last whole 8, one by one */
+        for (int g = 0; g < gn; g++)
+            for (int32_t i = i0; i < hd; i++) {
+                float o = 0.0f;
+                for (int32_t t = 0; t < n; t++)
+                    o = fmaf(wg[g * ld + t], load1((const char *)V + t * stride * el, i, f16), o);
+                og[(int64_t)g * hd + i] = o;
+            }
     }
 }
 
 void attn_mix_avx2(const float *w, int64_t ld, int32_t G, const float *V, int64_t stride, int32_t n,
                    int32_t hd, float *out)
 {
-    for (int32_t g = 0; g < G; g++)
-        mix_head(w + g * ld, V, stride, n, hd, out + (int64_t)g * hd, 0);
+    mix(w, ld, G, V, stride, n, hd, out, 0);
 }
 
 void attn_mix_f16_avx2(const float *w, int64_t ld, int32_t G, const uint16_t *V, int64_t stride,
                        int32_t n, int32_t hd, float *out)
 {
-    for (int32_t g = 0; g < G; g++)
-        mix_head(w + g * ld, V, stride, n, hd, out + (int64_t)g * hd, 1);
+    mix(w, ld, G, V, stride, n, hd, out, 1);
 }
 
 void attn_f16_store_avx2(uint16_t *dst, const float *src, int64_t n)
