@@ -98,8 +98,8 @@ _Static_assert(VLUT_KT % VLUT_SUB == 0, "K-tiles are whole sub-tiles");
  * 48-64 tokens up the two measured within noise of each other (a repeat of
  * the 32-sequence comparison, 9 alternating runs: 1,047 MAD against 1,029
  * LUT). With that multiply-add kernel a partly filled LUT tile never wins
- * on AVX-512, so its crossover is a whole tile. AVX2: 0 (LUT tiles for
- * whole 32-token tiles).
+ * on AVX-512, so its crossover is a whole tile. AVX2 then: 0 (now 128,
+ * see the end of this comment).
  * Then the forward pass ran the multiply-add kernel on 32-token blocks
  * (each block's activations in L1/L2 while the rows pass over them, chunks
  * shared out as the workers come for them), and on AVX-512 it beat the

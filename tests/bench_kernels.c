@@ -16,6 +16,7 @@
  * one thread, for the same widths: the AVX-512 VNNI kernel and, where the
  * CPU has AMX, the AMX one, run alternately in this process (3 x --reps runs
  * each) so that a noisy machine slows both alike; medians and their ratio.
+ * On a CPU without AVX-512, the AVX2 kernel alone.
  * Unlike the ternary shapes, its 33 MB of weights stream from memory.
  *
  *   build/bench_kernels [--reps N] [--json FILE] [--quick] [--no-head]
