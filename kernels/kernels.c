@@ -13,7 +13,10 @@
 #include "kernels/q8.h"
 #include "kernels/vlut.h"
 
+#include <ctype.h>
 #include <cpuid.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -217,6 +220,11 @@ static void kern_fill(struct kern_ops *t, enum kern_isa isa)
     }
 }
 
+/* How kern_tune() chose vlut_lut_min, for kern_tune_describe(). */
+static enum { TUNE_BUILTIN, TUNE_ENV, TUNE_MEASURED } tune_source;
+static struct vlut_tune tune_result;
+static char tune_text[320];
+
 int kern_set_isa(enum kern_isa isa, char *err, size_t err_len)
 {
     if ((int)isa < 0 || isa >= KERN_ISA_COUNT)
@@ -225,7 +233,71 @@ int kern_set_isa(enum kern_isa isa, char *err, size_t err_len)
         return lf_errf(err, err_len, LF_ERR_UNSUPPORTED, "this CPU does not support ISA %s",
                        kern_isa_name(isa));
     kern_fill(&kern_table, isa);
+    tune_source = TUNE_BUILTIN;
     return 0;
+}
+
+static void lut_min_text(char *buf, size_t len, int n)
+{
+    if (n == VLUT_LUT_NEVER)
+        snprintf(buf, len, "multiply-add kernel at every width, no Vec-LUT");
+    else
+        snprintf(buf, len, "Vec-LUT kernel from %d tokens", n);
+}
+
+int kern_tune(char *err, size_t err_len)
+{
+    const char *env = getenv("LUTFUSE_LUT_MIN");
+    if (env && env[0] && strcasecmp(env, "auto") != 0) {
+        int n;
+        if (!strcasecmp(env, "never")) {
+            n = VLUT_LUT_NEVER;
+        } else {
+            char *end;
+            errno = 0;
+            const long v = strtol(env, &end, 10);
+            if (!isdigit((unsigned char)env[0]) || errno || *end || v > (1L << 20))
+                return lf_errf(err, err_len, LF_ERR_INVALID,
+                               "LUTFUSE_LUT_MIN='%s' is not auto, never or a token count "
+                               "0..1048576",
+                               env);
+            n = (int)v;
+        }
+        kern_table.vlut_lut_min = n;
+        tune_source = TUNE_ENV;
+        return 0;
+    }
+    if (kern_table.isa == KERN_ISA_REF) return 0;
+    struct vlut_tune t;
+    int rc = vlut_tune_measure(&t, err, err_len);
+    if (rc) return rc;
+    tune_result = t;
+    kern_table.vlut_lut_min = t.lut_min;
+    tune_source = TUNE_MEASURED;
+    return 0;
+}
+
+const char *kern_tune_describe(void)
+{
+    char choice[64];
+    lut_min_text(choice, sizeof choice, kern_table.vlut_lut_min);
+    if (tune_source == TUNE_ENV) {
+        snprintf(tune_text, sizeof tune_text, "%s (LUTFUSE_LUT_MIN)", choice);
+    } else if (tune_source == TUNE_MEASURED) {
+        const struct vlut_tune *t = &tune_result;
+        int at = snprintf(tune_text, sizeof tune_text,
+                          "%s (measured at start, one thread, %lldx%lld, LUT/multiply-add GMAC/s:",
+                          choice, (long long)t->rows, (long long)t->cols);
+        for (int i = 0; i < VLUT_TUNE_WIDTHS && at > 0 && (size_t)at < sizeof tune_text; i++)
+            at += snprintf(tune_text + at, sizeof tune_text - (size_t)at, "%s N=%d %.0f/%.0f",
+                           i ? "," : "", t->widths[i], t->lut_gmacs[i], t->mad_gmacs[i]);
+        if (at > 0 && (size_t)at < sizeof tune_text)
+            snprintf(tune_text + at, sizeof tune_text - (size_t)at, ")");
+    } else {
+        snprintf(tune_text, sizeof tune_text, "%s (built-in for %s)", choice,
+                 kern_isa_name(kern_table.isa));
+    }
+    return tune_text;
 }
 
 int kern_init(char *err, size_t err_len)

@@ -111,6 +111,19 @@ struct kern_ops {
  * the environment. */
 int kern_init(char *err, size_t err_len);
 
+/* Set vlut_lut_min, the width from which batches go to the Vec-LUT kernel
+ * (vlut.h), for the selected ISA: from LUTFUSE_LUT_MIN if set ("never", or
+ * a number of tokens 0..1048576), else "auto": measured on this machine by
+ * vlut_tune_measure (about 50 ms, on the calling thread). The reference ISA
+ * keeps its built-in 0 unless LUTFUSE_LUT_MIN says otherwise. Returns 0, or
+ * LF_ERR_INVALID for a malformed LUTFUSE_LUT_MIN (table unchanged), with a
+ * message. Call after kern_init() and before any model is loaded (a model's
+ * layouts follow the choice); kern_set_isa() restores the built-in value. */
+int kern_tune(char *err, size_t err_len);
+/* How vlut_lut_min was chosen, one line for reports ("Vec-LUT from 128
+ * tokens, measured: ..."). Static. */
+const char *kern_tune_describe(void);
+
 /* Switch to `isa` (tests run every supported path in one process). Returns 0,
  * LF_ERR_INVALID for an out-of-range value, LF_ERR_UNSUPPORTED if the CPU lacks
  * it. Same threading rule as kern_init(). */

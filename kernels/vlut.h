@@ -133,6 +133,32 @@ _Static_assert(VLUT_KT % VLUT_SUB == 0, "K-tiles are whole sub-tiles");
 #define VLUT_LUT_MIN_AVX2 128
 #define VLUT_LUT_MIN_REF 0
 
+/* The constants above are the built-in choice. The commands that run a
+ * model replace VLUT_LUT_MIN by a measurement on the machine they run on
+ * (kern_tune, kernels.h): vlut_tune_measure times the Vec-LUT and the
+ * multiply-add kernel on one TUNE_M x TUNE_K matrix (vlut_tune.c) at each
+ * width of VLUT_TUNE_WIDTHS (64, 128, 256 tokens), on the calling thread and
+ * the selected ISA, and vlut_tune_decide picks the narrowest width from
+ * which the LUT took at most VLUT_TUNE_MARGIN of the multiply-add kernel's
+ * time at that width and every wider one (VLUT_LUT_NEVER if none): the LUT
+ * copy of the weights costs 2 bits per weight of memory, so a tie does not
+ * buy it. */
+#define VLUT_TUNE_WIDTHS 3
+#define VLUT_TUNE_MARGIN 0.9
+struct vlut_tune {
+    int64_t rows, cols; /* the matrix timed */
+    int widths[VLUT_TUNE_WIDTHS];
+    double lut_gmacs[VLUT_TUNE_WIDTHS], mad_gmacs[VLUT_TUNE_WIDTHS];
+    int lut_min; /* the choice */
+};
+/* The choice from times lut_s[i], mad_s[i] at widths[i] (ascending). */
+int vlut_tune_decide(const int *widths, const double *lut_s, const double *mad_s, int n);
+/* Measure (about 50 ms) and fill *t. Returns 0 or LF_ERR_NOMEM. */
+int vlut_tune_measure(struct vlut_tune *t, char *err, size_t err_len);
+/* Reproducible test data: nw random trits into w, then nx random int8
+ * activations into x, from one generator seeded with seed. */
+void vlut_fill_random(int8_t *w, int64_t nw, int8_t *x, int64_t nx, uint64_t seed);
+
 /* A packed ternary matrix: a borrowed view of caller-owned bytes. Any
  * layout pointer may be NULL (not built); at least one must be set. The
  * multiply-add kernel reads the PANEL layout when it is present, else MAD. */

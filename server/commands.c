@@ -18,6 +18,7 @@
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
 #include "kernels/threadpool.h"
+#include "kernels/vlut.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -351,6 +352,7 @@ int cmd_info(int argc, char **argv)
         printf("kernels:       %d ternary tensors repacked%s, %.1f MiB in kernel layouts (%s)\n",
                m->n_repacked, m->head_q8.q ? " + int8 output head" : "",
                (double)m->repacked_bytes / (1 << 20), kern_describe());
+    if (m->n_repacked) printf("               %s\n", kern_tune_describe());
     if (m->n_not_repacked)
         printf("               %d ternary tensors mix block scales within a row: reference path\n",
                m->n_not_repacked);
@@ -931,15 +933,18 @@ int cmd_bench(int argc, char **argv)
     }
     const double prefill = n_prompt / (t1 - t0), decode = (double)n_batch * n_gen / (t3 - t2);
     const double rss = peak_rss_kib() / 1024.0, file = (double)gguf_file_size(m->gguf) / (1 << 20);
+    char lut_min[16] = "null"; /* Vec-LUT from this many tokens; null: never */
+    if (kern_ops()->vlut_lut_min != VLUT_LUT_NEVER)
+        snprintf(lut_min, sizeof lut_min, "%d", kern_ops()->vlut_lut_min);
     if (json) {
         printf("{\"model\":\"%s\",\"arch\":\"%s\",\"n_embd\":%d,\"n_layer\":%d,\"threads\":%d,"
                "\"prompt\":%d,\"batch\":%d,\"gen\":%d,\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,"
                "\"peak_rss_mib\":%.1f,\"file_mib\":%.1f,\"path\":\"%s\",\"isa\":\"%s\",\"kv_type\":"
-               "\"%s\""
+               "\"%s\",\"lut_min_tokens\":%s"
                "%s%s%s%s%s%s}\n",
                path, m->arch_name, m->hp.n_embd, m->hp.n_layer, n_threads, n_prompt, n_batch, n_gen,
                prefill, decode, rss, file, reference ? "reference" : "kernels", kern_describe(),
-               kv_type_name(kv->type), profile ? ",\"decode_ms_per_step\":{" : "", prof_text,
+               kv_type_name(kv->type), lut_min, profile ? ",\"decode_ms_per_step\":{" : "", prof_text,
                profile ? "}" : "", profile ? ",\"prefill_ms\":{" : "", pre_text,
                profile ? "}" : "");
     } else {
@@ -947,6 +952,7 @@ int cmd_bench(int argc, char **argv)
                m->arch_name, m->hp.n_embd, m->hp.n_layer, n_threads,
                reference ? "reference" : "kernel", kern_describe(), kv_type_name(kv->type));
         printf("binding: %s\n", fwd_binding(f));
+        if (!reference) printf("ternary: %s\n", kern_tune_describe());
         printf("prefill: %d tokens in %.3f s = %.2f tok/s\n", n_prompt, t1 - t0, prefill);
         printf("decode:  %d sequences x %d steps in %.3f s = %.2f tok/s aggregate\n", n_batch, n_gen,
                t3 - t2, decode);

@@ -300,15 +300,7 @@ int main(int argc, char **argv)
         size_t ws_size = (vlut_workspace_size(MAX_N, K, M) + 63) & ~(size_t)63;
         void *ws[2] = {aligned_alloc(64, ws_size), aligned_alloc(64, ws_size)};
         if (!w || !x || !lut || !mad || !panel || !y || !ws[0] || !ws[1]) return 1;
-        uint64_t r = 0x9E3779B97F4A7C15ULL + (uint64_t)si;
-        for (int64_t i = 0; i < M * K; i++) {
-            r = r * 6364136223846793005ULL + 1442695040888963407ULL;
-            w[i] = (int8_t)((int)(r >> 33) % 3 - 1);
-        }
-        for (int64_t i = 0; i < MAX_N * K; i++) {
-            r = r * 6364136223846793005ULL + 1442695040888963407ULL;
-            x[i] = (int8_t)(r >> 56);
-        }
+        vlut_fill_random(w, M * K, x, MAX_N * K, 0x9E3779B97F4A7C15ULL + (uint64_t)si);
         if (vlut_pack(w, M, K, lut, mad) < 0 || vlut_pack_panels(w, M, K, panel) < 0) return 1;
         /* "mad" is the multiply-add kernel a model loaded on that ISA runs:
          * over PANELs where the ISA has that kernel (AVX-512), else rows. */

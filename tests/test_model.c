@@ -401,6 +401,32 @@ static void test_kernels_match_reference(void **state)
                 }
                 model_free(m);
             }
+            /* AVX-512 with the Vec-LUT from 32 tokens, as kern_tune picks it
+             * on a machine where the LUT measures faster: the LUT copy is
+             * built and the batches of 32 tokens and more start with LUT
+             * tiles. */
+            if (kern_isa_supported(KERN_ISA_AVX512)) {
+                assert_int_equal(kern_set_isa(KERN_ISA_AVX512, err, sizeof err), 0);
+                assert_int_equal(setenv("LUTFUSE_LUT_MIN", "32", 1), 0);
+                assert_int_equal(kern_tune(err, sizeof err), 0);
+                unsetenv("LUTFUSE_LUT_MIN");
+                struct model *m = load(path);
+                assert_non_null(m->layers[0].wq.vl.lut);
+                assert_non_null(m->layers[0].wq.vl.panel);
+                for (size_t wi = 0; wi < NW; wi++) {
+                    const int n = widths[wi];
+                    if (n < 32) continue;
+                    for (int th = 1; th <= 2; th++) {
+                        float *got = path_logits(m, n, false, th);
+                        if (memcmp(ref[wi], got, (size_t)n * m->hp.n_vocab * sizeof(float)))
+                            fail_msg("%s %s N=%d avx512 with the LUT threads %d: kernels differ "
+                                     "from reference",
+                                     model_arch_name(archs[a]), quant_type_name(types[t]), n, th);
+                        free(got);
+                    }
+                }
+                model_free(m);
+            }
             for (size_t wi = 0; wi < NW; wi++)
                 free(ref[wi]);
             assert_int_equal(kern_init(err, sizeof err), 0);

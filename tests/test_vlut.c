@@ -16,6 +16,7 @@
 #include "kernels/act.h"
 #include "kernels/vlut.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -830,6 +831,89 @@ static void test_gemm_picks_layout(void **state)
     free(w);
 }
 
+/* vlut_tune_decide on hand-made times: the narrowest width from which the
+ * LUT took at most VLUT_TUNE_MARGIN of the multiply-add time at it and at
+ * every wider one. */
+static void test_tune_decide(void **state)
+{
+    (void)state;
+    static const int w[3] = {64, 128, 256};
+    static const double mad[3] = {1.0, 2.0, 4.0};
+    static const struct {
+        double lut[3];
+        int want;
+    } cases[] = {
+        {{1.0, 1.6, 2.0}, 128},                /* 64 a tie; 128, 256 faster */
+        {{0.5, 2.0, 2.0}, 256},                /* faster at 64, not at 128 */
+        {{0.9, 1.8, 3.6}, 64},                 /* exactly at the margin */
+        {{0.91, 1.81, 3.61}, VLUT_LUT_NEVER},  /* just outside it */
+        {{0.1, 0.1, 3.7}, VLUT_LUT_NEVER},     /* the widest must win too */
+        {{1.5, 3.0, 6.0}, VLUT_LUT_NEVER},     /* slower everywhere */
+        {{0.5, 0.5, NAN}, VLUT_LUT_NEVER},     /* a failed timing never picks the LUT */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        assert_int_equal(vlut_tune_decide(w, cases[i].lut, mad, 3), cases[i].want);
+    assert_int_equal(vlut_tune_decide(w, cases[0].lut, mad, 0), VLUT_LUT_NEVER);
+}
+
+/* kern_tune: LUTFUSE_LUT_MIN forces the width (or never), a malformed
+ * value is refused and leaves the table alone, and "auto" measures on the
+ * SIMD ISAs - its choice the one vlut_tune_decide gives for the speeds it
+ * reports - while the reference ISA keeps its built-in 0. */
+static void test_tune(void **state)
+{
+    (void)state;
+    char err[LF_ERRMSG_LEN];
+    set_isa(kern_isa_best());
+    const int builtin = kern_ops()->vlut_lut_min;
+    assert_non_null(strstr(kern_tune_describe(), "built-in"));
+    static const char *bad[] = {"x", "12x", "-1", "1048577", "99999999999999999999", " 64"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(setenv("LUTFUSE_LUT_MIN", bad[i], 1), 0);
+        assert_int_equal(kern_tune(err, sizeof err), LF_ERR_INVALID);
+        assert_non_null(strstr(err, "LUTFUSE_LUT_MIN"));
+        assert_int_equal(kern_ops()->vlut_lut_min, builtin);
+    }
+    assert_int_equal(setenv("LUTFUSE_LUT_MIN", "96", 1), 0);
+    assert_int_equal(kern_tune(err, sizeof err), 0);
+    assert_int_equal(kern_ops()->vlut_lut_min, 96);
+    assert_int_equal(vlut_lut_tokens(95), 0);
+    assert_int_equal(vlut_lut_tokens(96), 96);
+    assert_string_equal(kern_tune_describe(), "Vec-LUT kernel from 96 tokens (LUTFUSE_LUT_MIN)");
+    assert_int_equal(setenv("LUTFUSE_LUT_MIN", "Never", 1), 0);
+    assert_int_equal(kern_tune(err, sizeof err), 0);
+    assert_int_equal(kern_ops()->vlut_lut_min, VLUT_LUT_NEVER);
+    assert_int_equal(vlut_lut_tokens(100000), 0);
+    /* kern_set_isa goes back to the built-in choice */
+    set_isa(KERN_ISA_REF);
+    assert_int_equal(kern_ops()->vlut_lut_min, VLUT_LUT_MIN_REF);
+    assert_int_equal(setenv("LUTFUSE_LUT_MIN", "auto", 1), 0);
+    assert_int_equal(kern_tune(err, sizeof err), 0);
+    assert_int_equal(kern_ops()->vlut_lut_min, VLUT_LUT_MIN_REF);
+    assert_int_equal(unsetenv("LUTFUSE_LUT_MIN"), 0);
+    for (int isa = KERN_ISA_AVX2; isa < KERN_ISA_COUNT; isa++) {
+        if (!kern_isa_supported((enum kern_isa)isa)) continue;
+        set_isa((enum kern_isa)isa);
+        struct vlut_tune t;
+        assert_int_equal(vlut_tune_measure(&t, err, sizeof err), 0);
+        double lut_s[VLUT_TUNE_WIDTHS], mad_s[VLUT_TUNE_WIDTHS];
+        for (int i = 0; i < VLUT_TUNE_WIDTHS; i++) {
+            assert_int_equal(t.widths[i], 64 << i);
+            assert_true(t.lut_gmacs[i] > 0 && t.mad_gmacs[i] > 0);
+            lut_s[i] = 1.0 / t.lut_gmacs[i], mad_s[i] = 1.0 / t.mad_gmacs[i];
+        }
+        assert_int_equal(t.lut_min, vlut_tune_decide(t.widths, lut_s, mad_s, VLUT_TUNE_WIDTHS));
+        print_message("%s: LUT/MAD GMAC/s N=64 %.0f/%.0f, 128 %.0f/%.0f, 256 %.0f/%.0f\n",
+                      kern_isa_name((enum kern_isa)isa), t.lut_gmacs[0], t.mad_gmacs[0],
+                      t.lut_gmacs[1], t.mad_gmacs[1], t.lut_gmacs[2], t.mad_gmacs[2]);
+        assert_int_equal(kern_tune(err, sizeof err), 0);
+        assert_non_null(strstr(kern_tune_describe(), "measured at start"));
+        const int L = kern_ops()->vlut_lut_min;
+        assert_true(L == VLUT_LUT_NEVER || L == 64 || L == 128 || L == 256);
+    }
+    set_isa(kern_isa_best());
+}
+
 static void test_workspace_size_grows(void **state)
 {
     (void)state;
@@ -855,6 +939,8 @@ int main(void)
         cmocka_unit_test(test_tiny_hand_computed),
         cmocka_unit_test(test_workspace_size_grows),
         cmocka_unit_test(test_gemm_picks_layout),
+        cmocka_unit_test(test_tune_decide),
+        cmocka_unit_test(test_tune),
         cmocka_unit_test(test_row_ranges),
         cmocka_unit_test(test_pack_panels_hand_computed),
         cmocka_unit_test(test_panel_kernels),
