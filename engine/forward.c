@@ -101,6 +101,7 @@ struct fwd {
      * of the batch now running. */
     int32_t att_rows, n_blocks;
     int32_t (*blocks)[2];
+    struct fwd_row *orows; /* (R) the rows that want logits, for the last layer */
     struct tpool *pool;
     int nth;
     struct fwd_thread *th;
@@ -215,9 +216,10 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct
     const int64_t G = hp->n_head / hp->n_head_kv, per = (1 << 20) / (4 * G * n_ctx);
     f->att_rows = per < 1 ? 1 : per > ATT_BLOCK_ROWS ? ATT_BLOCK_ROWS : (int32_t)per;
     f->blocks = malloc(R * sizeof *f->blocks);
+    f->orows = malloc(R * sizeof *f->orows);
     f->rope_cs = malloc(R * (size_t)(hp->n_rot > 0 ? hp->n_rot : 1) * sizeof(float));
     f->th = calloc((size_t)f->nth, sizeof *f->th);
-    bool ok = f->blocks && f->rope_cs && f->x && f->xb && f->q && f->k && f->v && f->att && f->hb &&
+    bool ok = f->blocks && f->orows && f->rope_cs && f->x && f->xb && f->q && f->k && f->v && f->att && f->hb &&
               f->hb2 && f->out && f->xq && f->xs && f->yi && f->hq && f->hd && f->hs &&
               f->rope_freq && f->th;
     for (int t = 0; ok && t < f->nth; t++) {
@@ -255,6 +257,7 @@ void fwd_free(struct fwd *f)
     }
     free(f->th);
     free(f->blocks);
+    free(f->orows);
     free(f->rope_cs);
     tpool_free(f->pool);
     free(f->x);
@@ -914,6 +917,29 @@ static int check_rows(const struct fwd *f, const struct kv_cache *kv, const stru
     return 0;
 }
 
+/* The last layer's keys and values are stored for every row, but the rest
+ * of it - attention, wo, the feed-forward - matters only for the rows whose
+ * logits are wanted: a prompt's other rows are done. Moves those rows' x
+ * and rotated q to the front (their order kept) and their descriptors into
+ * f->orows; returns how many. Every row's arithmetic is its own, so the
+ * kept rows come out exactly as they would have. In a 16 x 64-token prefill
+ * this skips 7% of the products. */
+static int32_t keep_output_rows(struct fwd *f, const struct fwd_row *rows, int32_t n)
+{
+    const struct model_hparams *hp = &f->m->hp;
+    const size_t E = (size_t)hp->n_embd, QD = (size_t)hp->n_head * hp->head_dim;
+    int32_t j = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (rows[i].logits < 0) continue;
+        if (j != i) {
+            memcpy(f->x + j * E, f->x + i * E, E * sizeof(float));
+            memcpy(f->q + j * QD, f->q + i * QD, QD * sizeof(float));
+        }
+        f->orows[j++] = rows[i];
+    }
+    return j;
+}
+
 /* The input of wo / w_down: src (rows of `width`), or its sub-norm (bitnet
  * architectures) in xb, quantized for the int8 matmul in the same region.
  * Sets *ld to the returned rows' stride. */
@@ -965,6 +991,13 @@ int fwd_run(struct fwd *f, struct kv_cache *kv, const struct fwd_row *rows, int3
         matmuls(f, FWD_QKV, f->xb, W, n_rows, i8, 3, qkv, qkv_y, qkv_ld, false);
         rt.kind = ROWS_ROPE_KV, rt.layer = il;
         rows_region(f, FWD_ROPE_KV, &rt);
+        if (il == hp->n_layer - 1 && n_out < n_rows) {
+            if (n_out == 0) return 0; /* prompt chunks only: the KV was all */
+            n_rows = keep_output_rows(f, rows, n_rows);
+            rows = rt.rows = f->orows;
+            rt.n_rows = n_rows;
+            att_blocks(f, rows, n_rows);
+        }
         struct att_task at = {f, kv, il, rows, {0}};
         tpool_chunks_reset(&at.items, (int64_t)f->n_blocks * hp->n_head_kv);
         region(f, FWD_ATTENTION, attention_worker, &at);

@@ -170,16 +170,19 @@ static void test_stories_logits_match_llama2c(void **state)
     check_logits_llama2c(KV_F16, 0.05f);
 }
 
-/* Run sequence A (ids a[0..n)) three ways and require bit-identical logits:
+/* Run sequence A (ids a[0..n)) four ways and require bit-identical logits:
  * one row per call; all rows in one call; interleaved with sequence B's rows
- * in calls of varying width, A's rows at varying places in the batch. */
+ * in calls of varying width, A's rows at varying places in the batch; and as
+ * a prompt: a call where no row wants logits, one where only the last does,
+ * then the last row alone, which attends over keys and values the others
+ * stored (the forward pass skips the last layer past KV for such rows). */
 static void check_batch_invariance(const struct model *m, const int32_t *a, const int32_t *b, int n)
 {
     char err[LF_ERRMSG_LEN];
     const int32_t V = m->hp.n_vocab;
     struct kv_cache *kv;
     struct fwd *f;
-    assert_int_equal(kv_new(3, 64, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim, KV_F32, &kv, err, sizeof err), 0);
+    assert_int_equal(kv_new(4, 64, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim, KV_F32, &kv, err, sizeof err), 0);
     assert_int_equal(fwd_new(m, 2 * n, 64, NULL, &f, err, sizeof err), 0);
     float *one = malloc((size_t)n * V * sizeof(float));
     float *all = malloc((size_t)n * V * sizeof(float));
@@ -208,6 +211,18 @@ static void check_batch_invariance(const struct model *m, const int32_t *a, cons
         assert_memory_equal(mixed, one + (size_t)a_first * V, (size_t)(ia - a_first) * V * sizeof(float));
         width++;
     }
+
+    /* As a prompt, in slot 3: rows [0, h) without logits, rows [h, n-1)
+     * with logits only on the last, then row n-1. */
+    const int h = n / 2;
+    for (int i = 0; i < h; i++) rows[i] = (struct fwd_row){3, i, a[i], -1};
+    assert_int_equal(fwd_run(f, kv, rows, h, mixed, err, sizeof err), 0);
+    for (int i = h; i < n - 1; i++) rows[i - h] = (struct fwd_row){3, i, a[i], i == n - 2 ? 0 : -1};
+    assert_int_equal(fwd_run(f, kv, rows, n - 1 - h, mixed, err, sizeof err), 0);
+    assert_memory_equal(mixed, one + (size_t)(n - 2) * V, (size_t)V * sizeof(float));
+    rows[0] = (struct fwd_row){3, n - 1, a[n - 1], 0};
+    assert_int_equal(fwd_run(f, kv, rows, 1, mixed, err, sizeof err), 0);
+    assert_memory_equal(mixed, one + (size_t)(n - 1) * V, (size_t)V * sizeof(float));
     free(rows);
     free(mixed);
     free(all);
