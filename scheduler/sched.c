@@ -54,6 +54,7 @@ struct sched {
     pthread_cond_t qcv;
     struct req **queue; /* ring of q_cap = max_queue + n_slots */
     int32_t q_head, q_len, q_cap;
+    double last_submit; /* mono_now() of the latest submit */
     bool accepting, exit_now;
     atomic_bool cancel_all; /* read by the step loop without the lock */
 
@@ -82,6 +83,7 @@ struct sched_config sched_config_default(void)
                                  .n_ctx = 2048,
                                  .batch_tokens = SCHED_DEFAULT_BATCH_TOKENS,
                                  .prefill_cap = SCHED_DEFAULT_PREFILL_CAP,
+                                 .gather_us = SCHED_DEFAULT_GATHER_US,
                                  .max_queue = 256,
                                  .n_threads = 1,
                                  .kv_type = KV_F16};
@@ -116,11 +118,13 @@ int sched_new(const struct model *m, const struct sched_config *cfg, struct sche
     *out = NULL;
     struct sched_config c = *cfg;
     if (c.n_slots <= 0 || c.n_slots > 4096 || c.n_ctx <= 1 || c.batch_tokens < c.n_slots ||
-        c.prefill_cap <= 0 || c.max_queue <= 0 || c.max_queue > (1 << 20))
+        c.prefill_cap <= 0 || c.max_queue <= 0 || c.max_queue > (1 << 20) || c.gather_us < 0 ||
+        c.gather_us > 1000000)
         return lf_errf(err, err_len, LF_ERR_INVALID,
                        "bad scheduler config: %d slots, context %d, batch %d tokens (must be >= "
-                       "slots), prefill cap %d, queue %d",
-                       c.n_slots, c.n_ctx, c.batch_tokens, c.prefill_cap, c.max_queue);
+                       "slots), prefill cap %d, queue %d, gather %d us",
+                       c.n_slots, c.n_ctx, c.batch_tokens, c.prefill_cap, c.max_queue,
+                       c.gather_us);
     struct sched *s = calloc(1, sizeof *s);
     if (!s) return LF_ERR_NOMEM;
     s->m = m;
@@ -211,6 +215,7 @@ int sched_submit(struct sched *s, struct req *r, char *err, size_t err_len)
         s->q_len++;
         atomic_store(&s->st_queue, s->q_len);
         atomic_fetch_add(&s->st_submitted, 1);
+        s->last_submit = mono_now();
         pthread_cond_signal(&s->qcv);
     }
     pthread_mutex_unlock(&s->qmu);
@@ -507,6 +512,34 @@ int sched_step(struct sched *s)
 
 /* ---- the thread ---- */
 
+/* Wait on qcv until `at` (mono_now() time), or a signal; qmu held. */
+static void wait_until(struct sched *s, double at)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    const double d = at - mono_now();
+    const long ns = d > 0 ? (long)(d * 1e9) : 0;
+    until.tv_sec += ns / 1000000000L;
+    until.tv_nsec += ns % 1000000000L;
+    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    pthread_cond_timedwait(&s->qcv, &s->qmu, &until);
+}
+
+/* Idle gathering (SCHED_DEFAULT_GATHER_US): nothing runs and requests wait;
+ * let the rest of their burst arrive first. */
+static void gather(struct sched *s)
+{
+    if (s->cfg.gather_us <= 0) return;
+    const double quiet = s->cfg.gather_us * 1e-6, latest = mono_now() + 4 * quiet;
+    pthread_mutex_lock(&s->qmu);
+    while (!s->exit_now && s->q_len > 0 && s->q_len < s->n_free) {
+        const double at = s->last_submit + quiet < latest ? s->last_submit + quiet : latest;
+        if (mono_now() >= at) break;
+        wait_until(s, at);
+    }
+    pthread_mutex_unlock(&s->qmu);
+}
+
 static void *sched_main(void *arg)
 {
     struct sched *s = arg;
@@ -515,17 +548,12 @@ static void *sched_main(void *arg)
         bool exit_now = s->exit_now && s->n_live == 0 && s->q_len == 0;
         pthread_mutex_unlock(&s->qmu);
         if (exit_now) break;
+        if (s->n_live == 0) gather(s);
         int did = sched_step(s);
         if (did > 0) continue;
         pthread_mutex_lock(&s->qmu);
-        if (s->q_len == 0 && !s->exit_now) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            /* Idle: sleep until a submit. Readers behind (ring full): poll. */
-            until.tv_nsec += s->n_live ? 1000000L : 100000000L;
-            if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
-            pthread_cond_timedwait(&s->qcv, &s->qmu, &until);
-        }
+        /* Idle: sleep until a submit. Readers behind (ring full): poll. */
+        if (s->q_len == 0 && !s->exit_now) wait_until(s, mono_now() + (s->n_live ? 1e-3 : 0.1));
         pthread_mutex_unlock(&s->qmu);
     }
     return NULL;

@@ -28,6 +28,7 @@ struct sched_config {
     int32_t n_ctx;        /* positions per slot */
     int32_t batch_tokens; /* token budget per step (decode rows + prefill) */
     int32_t prefill_cap;  /* prompt tokens per request per step */
+    int32_t gather_us;    /* idle gathering quiet period, microseconds (0: off) */
     int32_t max_queue;    /* requests waiting for a slot before submit says LF_ERR_BUSY */
     int32_t n_threads;    /* compute threads of the forward pass (<= 0: all cores) */
     enum kv_type kv_type; /* element type of the KV cache */
@@ -45,7 +46,18 @@ struct sched_config {
 #define SCHED_DEFAULT_BATCH_TOKENS 1024
 #define SCHED_DEFAULT_PREFILL_CAP 256
 
-/* n_slots 4, n_ctx 2048, batch_tokens and prefill_cap the defaults above,
+/* Idle gathering: when nothing is running and requests wait, the step loop
+ * first waits until no request has arrived for gather_us (at most 4 x
+ * gather_us in all, and not at all once every free slot is claimed), so
+ * that requests arriving together - a burst, a closed loop's next wave,
+ * whose submits spread over a millisecond - start in one step instead of
+ * the first few running alone while the rest wait a whole prefill step for
+ * them. It costs a request that arrives alone at an idle server up to
+ * gather_us of TTFT. Only the scheduler's thread gathers (sched_start);
+ * sched_step called directly never waits. */
+#define SCHED_DEFAULT_GATHER_US 2000
+
+/* n_slots 4, n_ctx 2048, batch_tokens, prefill_cap, gather_us the defaults above,
  * max_queue 256, 1 thread, f16 KV cache. */
 struct sched_config sched_config_default(void);
 

@@ -41,6 +41,9 @@ static void serve_usage(FILE *f)
             "                          step) or f32 (exact) (default f16; LUTFUSE_KV_TYPE)\n"
             "      --batch-tokens N    token budget of one fused step (default 1024)\n"
             "      --prefill-cap N     prompt tokens per request per step (default 256)\n"
+            "      --gather-us N       when idle, wait for a burst of requests to stop arriving\n"
+            "                          for N microseconds (at most 4N) before the first step;\n"
+            "                          0 = off (default 2000)\n"
             "      --max-queue N       requests waiting for a free slot before 503 (default 64;\n"
             "                          LUTFUSE_MAX_QUEUE)\n"
             "      --api-key KEY       require 'Authorization: Bearer KEY' (LUTFUSE_API_KEY)\n"
@@ -91,7 +94,8 @@ int cmd_serve(int argc, char **argv)
         {"timeout", required_argument, 0, 10},     {"max-body", required_argument, 0, 11},
         {"chat-template", required_argument, 0, 12}, {"alias", required_argument, 0, 13},
         {"grace", required_argument, 0, 14},       {"quiet", no_argument, 0, 15},
-        {"kv-type", required_argument, 0, 16},     {"help", no_argument, 0, 'h'},
+        {"kv-type", required_argument, 0, 16},     {"gather-us", required_argument, 0, 17},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     struct http_config hc = http_config_default();
     const char *path = getenv("LUTFUSE_MODEL");
@@ -100,6 +104,7 @@ int cmd_serve(int argc, char **argv)
     hc.api_key = getenv("LUTFUSE_API_KEY");
     int threads = env_int("LUTFUSE_THREADS", 0), max_seqs = env_int("LUTFUSE_MAX_SEQS", 8);
     int ctx = env_int("LUTFUSE_CTX", 0), batch = SCHED_DEFAULT_BATCH_TOKENS, cap = SCHED_DEFAULT_PREFILL_CAP;
+    int gather = SCHED_DEFAULT_GATHER_US;
     int max_queue = env_int("LUTFUSE_MAX_QUEUE", 64), grace = 10, max_body = (int)hc.max_body;
     const char *kv_name = getenv("LUTFUSE_KV_TYPE") ? getenv("LUTFUSE_KV_TYPE") : "f16";
     int c, rc = 0;
@@ -122,6 +127,7 @@ int cmd_serve(int argc, char **argv)
         case 14: rc = flag_int("--grace", optarg, 0, 3600, &grace); break;
         case 15: hc.quiet = true; break;
         case 16: kv_name = optarg; break;
+        case 17: rc = flag_int("--gather-us", optarg, 0, 1000000, &gather); break;
         case 'h': serve_usage(stdout); return 0;
         default: serve_usage(stderr); return 2;
         }
@@ -163,6 +169,7 @@ int cmd_serve(int argc, char **argv)
     sc.n_ctx = ctx ? ctx : (m->hp.n_ctx_train < 2048 ? m->hp.n_ctx_train : 2048);
     sc.batch_tokens = batch < max_seqs ? max_seqs : batch;
     sc.prefill_cap = cap;
+    sc.gather_us = gather;
     sc.max_queue = max_queue;
     sc.n_threads = threads;
     sc.kv_type = kv_type;

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static struct model *g_stories, *g_bitnet;
 
@@ -527,6 +528,45 @@ static void test_thread_mode(void **state)
     sched_free(s);
 }
 
+/* Idle gathering: on the scheduler's thread, requests that arrive 20 ms
+ * apart at an idle scheduler with a 200 ms quiet period start in one step;
+ * a config outside 0..1 s is refused. */
+static void test_gather(void **state)
+{
+    (void)state;
+    struct sched_config c = sched_config_default();
+    c.n_slots = 4, c.n_ctx = 64, c.batch_tokens = 16, c.prefill_cap = 16;
+    struct sched *s;
+    char err[LF_ERRMSG_LEN] = "";
+    c.gather_us = -1;
+    assert_int_equal(sched_new(g_stories, &c, &s, err, sizeof err), LF_ERR_INVALID);
+    assert_non_null(strstr(err, "gather -1 us"));
+    c.gather_us = 200000;
+    assert_int_equal(sched_new(g_stories, &c, &s, err, sizeof err), 0);
+    struct step_log L = {0};
+    sched_set_step_hook(s, log_step, &L);
+    assert_int_equal(sched_start(s), 0);
+    const int32_t prompt[1] = {1};
+    struct req_params p = greedy_params(2);
+    struct req *r[3];
+    for (int i = 0; i < 3; i++) {
+        if (i) nanosleep(&(struct timespec){0, 20000000L}, NULL);
+        r[i] = make_req(prompt, 1, &p);
+        submit(s, r[i]);
+    }
+    for (int i = 0; i < 3; i++) {
+        struct req_event ev;
+        int rc;
+        while ((rc = req_poll(r[i], &ev)) != -1)
+            if (rc == 0) req_wait(r[i], 1000);
+        req_unref(r[i]);
+    }
+    sched_stop(s, 1000); /* joins the thread: L is complete */
+    assert_int_equal(L.n_rows[0], 3); /* the three prompts in the first step */
+    assert_int_equal(L.n_steps, 2);
+    sched_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -539,6 +579,7 @@ int main(void)
         cmocka_unit_test(test_slot_reuse),
         cmocka_unit_test(test_fairness_long_prompt),
         cmocka_unit_test(test_thread_mode),
+        cmocka_unit_test(test_gather),
     };
     /* TEST_FILTER (a cmocka glob) lets the ThreadSanitizer run pick the threaded test. */
     if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER"));
