@@ -160,6 +160,17 @@ static int32_t max3(int32_t a, int32_t b, int32_t c)
     return m > c ? m : c;
 }
 
+/* malloc, and the pages touched now: the batch-wide buffers, so the first
+ * wide step does not fault them in (tens of MiB at 1,024 rows). The slowest
+ * first token of a fresh server's first 16 requests (SMALL, 64 + 64 tokens,
+ * 3 runs each, noisy machine): 314-401 ms untouched, 316-340 touched. */
+static void *malloc_touched(size_t bytes)
+{
+    void *p = malloc(bytes);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
 int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct fwd_options *opt,
             struct fwd **out, char *err, size_t err_len)
 {
@@ -184,20 +195,20 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct
     const size_t QD = (size_t)hp->n_head * hp->head_dim, KVD = (size_t)hp->n_head_kv * hp->head_dim;
     f->width = max3(hp->n_embd, (int32_t)QD, hp->n_ff);
     const size_t W = (size_t)f->width;
-    f->x = malloc(R * E * sizeof(float));
-    f->xb = malloc(R * W * sizeof(float));
-    f->q = malloc(R * QD * sizeof(float));
-    f->k = malloc(R * KVD * sizeof(float));
-    f->v = malloc(R * KVD * sizeof(float));
-    f->att = malloc(R * QD * sizeof(float));
-    f->hb = malloc(R * F * sizeof(float));
-    f->hb2 = malloc(R * F * sizeof(float));
-    f->out = malloc(R * E * sizeof(float));
-    f->xq = malloc(R * W);
+    f->x = malloc_touched(R * E * sizeof(float));
+    f->xb = malloc_touched(R * W * sizeof(float));
+    f->q = malloc_touched(R * QD * sizeof(float));
+    f->k = malloc_touched(R * KVD * sizeof(float));
+    f->v = malloc_touched(R * KVD * sizeof(float));
+    f->att = malloc_touched(R * QD * sizeof(float));
+    f->hb = malloc_touched(R * F * sizeof(float));
+    f->hb2 = malloc_touched(R * F * sizeof(float));
+    f->out = malloc_touched(R * E * sizeof(float));
+    f->xq = malloc_touched(R * W);
     f->xs = malloc(R * sizeof(float));
     /* q, k, v (or gate, up) of one region each get their own part */
     const size_t yw = QD + 2 * KVD > 2 * F ? QD + 2 * KVD : 2 * F;
-    f->yi = malloc(R * (yw > E ? yw : E) * sizeof(int32_t));
+    f->yi = malloc_touched(R * (yw > E ? yw : E) * sizeof(int32_t));
     const size_t hnb = (size_t)q8_blocks(hp->n_embd);
     f->hq = malloc(R * hnb * Q8_BLOCK);
     f->hd = calloc(R * hnb, sizeof(float));
@@ -231,6 +242,7 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct
         th->att_ws =
             aligned_alloc(64, ((size_t)attn_rows_ws_floats(hp->head_dim) * 4 + 63) & ~(size_t)63);
         th->ws = aligned_alloc(64, f->ws_size);
+        if (th->ws) memset(th->ws, 0, f->ws_size);
         th->glu = aligned_alloc(64, MM_MAD_TOKENS_AMX * MM_GLU_ROWS * sizeof(float));
         ok = th->wrow && th->trits && th->tscales && th->scores && th->att_ws && th->ws && th->glu;
     }
@@ -239,23 +251,6 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct
         return lf_errf(err, err_len, LF_ERR_NOMEM, "cannot allocate forward buffers for %d rows",
                        max_rows);
     }
-    /* Touch the batch-wide buffers now, so the first wide step does not
-     * fault their pages in (tens of MiB at 1,024 rows): the slowest first
-     * token of a fresh server's first 16 requests (SMALL, 64 + 64 tokens,
-     * 3 runs each, noisy machine) 314-401 ms untouched, 316-340 touched. */
-    memset(f->x, 0, R * E * sizeof(float));
-    memset(f->xb, 0, R * W * sizeof(float));
-    memset(f->q, 0, R * QD * sizeof(float));
-    memset(f->k, 0, R * KVD * sizeof(float));
-    memset(f->v, 0, R * KVD * sizeof(float));
-    memset(f->att, 0, R * QD * sizeof(float));
-    memset(f->hb, 0, R * F * sizeof(float));
-    memset(f->hb2, 0, R * F * sizeof(float));
-    memset(f->out, 0, R * E * sizeof(float));
-    memset(f->xq, 0, R * W);
-    memset(f->yi, 0, R * (yw > E ? yw : E) * sizeof(int32_t));
-    for (int t = 0; t < f->nth; t++)
-        memset(f->th[t].ws, 0, f->ws_size);
     *out = f;
     return 0;
 }
@@ -939,7 +934,7 @@ static int check_rows(const struct fwd *f, const struct kv_cache *kv, const stru
  * logits are wanted: a prompt's other rows are done. Moves those rows' x
  * and rotated q to the front (their order kept) and their descriptors into
  * f->orows; returns how many. Every row's arithmetic is its own, so the
- * kept rows come out exactly as they would have. In a 16 x 64-token prefill
+ * kept rows come out exactly as they would have. In a 16 x 65-token prefill
  * this skips 7% of the products. */
 static int32_t keep_output_rows(struct fwd *f, const struct fwd_row *rows, int32_t n)
 {
