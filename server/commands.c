@@ -571,13 +571,16 @@ int cmd_quantize(int argc, char **argv)
 static void bench_usage(FILE *f)
 {
     fprintf(f,
-            "usage: lutfuse bench -m FILE [--prompt P] [--batch N] [--gen G] [--json]\n"
+            "usage: lutfuse bench -m FILE [--prompt P] [--batch N] [--gen G] [--wave S] [--json]\n"
             "       lutfuse bench -m FILE --concurrency K [--rate R] [--max-concurrency C]\n"
             "                     [--prompt P] [--gen G]\n\n"
             "Without --concurrency: prefill one P-token prompt, then decode G steps with N\n"
             "sequences together (each with its own context, forked from the prompt); prints\n"
             "prefill tokens/s, aggregate decode tokens/s and peak memory, in steady state\n"
-            "(KV pages mapped and buffers touched by one untimed pass first).\n"
+            "(KV pages mapped and buffers touched by one untimed pass first). With --wave S,\n"
+            "then S copies of the prompt, each in its own slot, prefilled in one fused step\n"
+            "(a burst of S requests, as the server runs it): median ms of 3 such steps, and\n"
+            "whether every copy's logits equal the single prompt's.\n"
             "With --concurrency K: K requests (prompt P, output G, greedy, EOS ignored)\n"
             "through the scheduler, all at once or Poisson at --rate R per second; prints\n"
             "output tokens/s, TTFT and inter-token latency percentiles, the mean fused batch,\n"
@@ -587,6 +590,7 @@ static void bench_usage(FILE *f)
             "      --prompt P     prompt tokens (default 64)\n"
             "      --batch N      sequences decoding together (default 1)\n"
             "      --gen G        decode steps (default 16)\n"
+            "      --wave S       S prompts in one step (S x P <= 8192 rows; default 0: none)\n"
             "      --threads T    compute threads, pinned one per core (default: all cores)\n"
             "      --reference    the scalar reference path (no repacked kernels)\n"
             "      --profile      time each phase of the decode steps (ms per step)\n"
@@ -818,6 +822,42 @@ static int bench_concurrency(const char *path, const struct sbench *b, bool seri
     return 0;
 }
 
+/* Rows of bench's wave step at most (each row needs about ten activation
+ * rows of the model's widths in the forward pass's buffers). */
+#define BENCH_WAVE_ROWS 8192
+#define BENCH_WAVE_ROWS_TEXT "8192"
+
+/* bench --wave: n copies of the P-token prompt of bench's prefill (the same
+ * token ids), copy s in slot s, in one fused step - a burst of n requests as
+ * the scheduler runs it - once untimed, then 3 timed; *ms is the median.
+ * Each copy's last row asks for logits, and *exact says whether every copy's
+ * equal `single` (the prompt's logits from the prefill) bit for bit, as
+ * batch invariance promises. */
+static int bench_wave(struct fwd *f, struct kv_cache *kv, int32_t n, int32_t P, int32_t V,
+                      struct fwd_row *rows, float *logits, const float *single, double *ms,
+                      bool *exact, char *err, size_t err_len)
+{
+    for (int32_t s = 0; s < n; s++)
+        for (int32_t p = 0; p < P; p++) {
+            const int32_t token = (int32_t)((uint32_t)p * 2654435761u % (uint32_t)V);
+            rows[s * P + p] = (struct fwd_row){s, p, token, p == P - 1 ? s : -1};
+        }
+    double t[4];
+    for (int i = 0; i < 4; i++) {
+        const double t0 = now_s();
+        int rc = fwd_run(f, kv, rows, n * P, logits, err, err_len);
+        if (rc) return rc;
+        t[i] = now_s() - t0;
+        for (int32_t s = 0; s < n; s++)
+            if (memcmp(logits + (size_t)s * V, single, (size_t)V * sizeof *single)) *exact = false;
+    }
+    /* median of t[1..3] */
+    const double a = t[1], b = t[2], c = t[3];
+    const double med = a > b ? (b > c ? b : a > c ? c : a) : (a > c ? a : b > c ? c : b);
+    *ms = med * 1e3;
+    return 0;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -828,13 +868,14 @@ int cmd_bench(int argc, char **argv)
         {"concurrency", required_argument, 0, 7}, {"rate", required_argument, 0, 8},
         {"no-serial", no_argument, 0, 9},     {"seed", required_argument, 0, 10},
         {"profile", no_argument, 0, 11},      {"max-concurrency", required_argument, 0, 12},
-        {"kv-type", required_argument, 0, 13}, {0, 0, 0, 0}};
+        {"kv-type", required_argument, 0, 13}, {"wave", required_argument, 0, 14},
+        {0, 0, 0, 0}};
     struct sbench sb = {.kv_type = KV_F16};
     bool serial = true;
     float rate = 0;
     int64_t seed = 1;
     const char *C = "bench", *path = NULL;
-    int32_t n_prompt = 64, n_batch = 1, n_gen = 16, n_threads = 0;
+    int32_t n_prompt = 64, n_batch = 1, n_gen = 16, n_threads = 0, n_wave = 0;
     bool json = false, reference = false, profile = false;
     int c, rc = 0;
     while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
@@ -856,12 +897,19 @@ int cmd_bench(int argc, char **argv)
             if (kv_type_parse(optarg, &sb.kv_type))
                 rc = bad_flag(C, "--kv-type wants f16 or f32, got '%s'%s", optarg, "");
             break;
+        case 14: rc = parse_i32(C, "--wave", optarg, 0, 4096, &n_wave); break;
         case 'h': bench_usage(stdout); return 0;
         default: bench_usage(stderr); return 2;
         }
         if (rc) return rc;
     }
     if (!path || optind < argc) return bad_flag(C, "missing -m FILE%s%s", "", "");
+    if ((int64_t)n_wave * n_prompt > BENCH_WAVE_ROWS) {
+        char what[64];
+        snprintf(what, sizeof what, "%d x %d", n_wave, n_prompt);
+        return bad_flag(C, "--wave x --prompt is %s rows; one step takes at most %s", what,
+                        BENCH_WAVE_ROWS_TEXT);
+    }
     if (sb.K > 0) {
         sb.P = n_prompt, sb.G = n_gen, sb.threads = n_threads, sb.rate = rate, sb.seed = (uint64_t)seed;
         return bench_concurrency(path, &sb, serial, json);
@@ -871,20 +919,23 @@ int cmd_bench(int argc, char **argv)
     struct kv_cache *kv = NULL;
     struct fwd *f = NULL;
     struct fwd_row *rows = NULL;
-    float *logits = NULL;
+    float *logits = NULL, *single = NULL;
     int exit_code = 1;
     const int32_t n_ctx = n_prompt + n_gen, chunk = n_prompt < 512 ? n_prompt : 512;
-    const int32_t max_rows = chunk > n_batch ? chunk : n_batch;
+    const int32_t wave_rows = n_wave * n_prompt, n_slots = n_wave > n_batch ? n_wave : n_batch;
+    int32_t max_rows = chunk > n_batch ? chunk : n_batch;
+    if (wave_rows > max_rows) max_rows = wave_rows;
     if ((rc = model_load(path, &m, err, sizeof err))) goto fail;
-    if ((rc = kv_new(n_batch, n_ctx, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim, sb.kv_type, &kv, err,
-                     sizeof err)))
+    if ((rc = kv_new(n_slots, n_ctx, m->hp.n_layer, m->hp.n_head_kv, m->hp.head_dim, sb.kv_type,
+                     &kv, err, sizeof err)))
         goto fail;
     struct fwd_options fo = {n_threads, reference, profile};
     if ((rc = fwd_new(m, max_rows, n_ctx, &fo, &f, err, sizeof err))) goto fail;
     n_threads = fwd_n_threads(f);
     rows = malloc((size_t)max_rows * sizeof *rows);
-    logits = malloc((size_t)n_batch * m->hp.n_vocab * sizeof *logits);
-    if (!rows || !logits) {
+    logits = malloc((size_t)n_slots * m->hp.n_vocab * sizeof *logits);
+    single = malloc((size_t)m->hp.n_vocab * sizeof *single);
+    if (!rows || !logits || !single) {
         rc = lf_errf(err, sizeof err, LF_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -908,6 +959,7 @@ int cmd_bench(int argc, char **argv)
         rc = fwd_run(f, kv, rows, n, logits, err, sizeof err);
     }
     double t1 = now_s();
+    if (!rc) memcpy(single, logits, (size_t)V * sizeof *single);
     double prof0[FWD_PHASES], prof1[FWD_PHASES];
     fwd_profile(f, prof0);
     for (int32_t s = 1; s < n_batch; s++) kv_copy_prefix(kv, 0, s, n_prompt);
@@ -920,6 +972,16 @@ int cmd_bench(int argc, char **argv)
     double t3 = now_s();
     if (rc) goto fail;
     fwd_profile(f, prof1);
+    double wave_ms = 0;
+    bool wave_exact = true;
+    if (n_wave > 0 && (rc = bench_wave(f, kv, n_wave, n_prompt, V, rows, logits, single, &wave_ms,
+                                       &wave_exact, err, sizeof err)))
+        goto fail;
+    char wave_json[160] = "";
+    if (n_wave > 0)
+        snprintf(wave_json, sizeof wave_json,
+                 ",\"wave_prompts\":%d,\"wave_ms\":%.3f,\"wave_tok_s\":%.3f,\"wave_exact\":%s",
+                 n_wave, wave_ms, wave_rows / (wave_ms / 1e3), wave_exact ? "true" : "false");
     char prof_text[1024] = "", pre_text[1024] = "";
     if (profile) { /* ms per decode step, and ms of the whole prefill */
         size_t o = 0, q = 0;
@@ -941,12 +1003,12 @@ int cmd_bench(int argc, char **argv)
                "\"prompt\":%d,\"batch\":%d,\"gen\":%d,\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,"
                "\"peak_rss_mib\":%.1f,\"file_mib\":%.1f,\"path\":\"%s\",\"isa\":\"%s\",\"kv_type\":"
                "\"%s\",\"lut_min_tokens\":%s"
-               "%s%s%s%s%s%s}\n",
+               "%s%s%s%s%s%s%s}\n",
                path, m->arch_name, m->hp.n_embd, m->hp.n_layer, n_threads, n_prompt, n_batch, n_gen,
                prefill, decode, rss, file, reference ? "reference" : "kernels", kern_describe(),
                kv_type_name(kv->type), lut_min, profile ? ",\"decode_ms_per_step\":{" : "", prof_text,
                profile ? "}" : "", profile ? ",\"prefill_ms\":{" : "", pre_text,
-               profile ? "}" : "");
+               profile ? "}" : "", wave_json);
     } else {
         printf("model %s (%s, hidden %d, %d layers), %d threads, %s path (%s), %s KV\n", path,
                m->arch_name, m->hp.n_embd, m->hp.n_layer, n_threads,
@@ -956,6 +1018,11 @@ int cmd_bench(int argc, char **argv)
         printf("prefill: %d tokens in %.3f s = %.2f tok/s\n", n_prompt, t1 - t0, prefill);
         printf("decode:  %d sequences x %d steps in %.3f s = %.2f tok/s aggregate\n", n_batch, n_gen,
                t3 - t2, decode);
+        if (n_wave > 0)
+            printf("wave:    %d prompts x %d tokens in one step: %.1f ms = %.2f tok/s (median of 3;"
+                   " every prompt's logits equal the single prompt's: %s)\n",
+                   n_wave, n_prompt, wave_ms, wave_rows / (wave_ms / 1e3),
+                   wave_exact ? "yes" : "NO");
         printf("memory:  peak RSS %.1f MiB, model file %.1f MiB\n", rss, file);
         if (profile) printf("prefill ms:         %s\ndecode ms per step: %s\n", pre_text, prof_text);
     }
@@ -963,6 +1030,7 @@ int cmd_bench(int argc, char **argv)
 fail:
     if (exit_code) fprintf(stderr, "lutfuse bench: %s\n", err[0] ? err : lf_strerror(rc));
     free(logits);
+    free(single);
     free(rows);
     fwd_free(f);
     kv_free(kv);

@@ -225,6 +225,30 @@ static void test_bench_closed_loop(void **state)
     free(out), free(err), free(m);
 }
 
+/* bench --wave: 3 copies of the 8-token prompt in one step, on both
+ * threads; every copy's logits must equal the prompt's own prefill, bit for
+ * bit. One step takes at most 8,192 rows: 129 x 64 is refused. */
+static void test_bench_wave(void **state)
+{
+    (void)state;
+    char *m = stories(), args[1024], *out, *err;
+    snprintf(args, sizeof args, "bench -m %s --prompt 8 --gen 2 --wave 3 --threads 2 --json", m);
+    assert_int_equal(run(args, NULL, &out, &err), 0);
+    json_error_t je;
+    json_t *j = json_loads(out, 0, &je);
+    if (!j) fail_msg("bench --json printed no JSON object: %s", out);
+    assert_int_equal(json_integer_value(json_object_get(j, "wave_prompts")), 3);
+    assert_true(json_is_true(json_object_get(j, "wave_exact")));
+    assert_true(json_number_value(json_object_get(j, "wave_ms")) > 0);
+    assert_true(json_number_value(json_object_get(j, "wave_tok_s")) > 0);
+    json_decref(j);
+    free(out), free(err);
+    snprintf(args, sizeof args, "bench -m %s --prompt 64 --wave 129", m);
+    assert_int_equal(run(args, NULL, &out, &err), 2);
+    assert_non_null(strstr(err, "--wave x --prompt is 129 x 64 rows; one step takes at most 8192"));
+    free(out), free(err), free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_help_everywhere),
         cmocka_unit_test(test_mkmodel_and_quantize),
         cmocka_unit_test(test_bench_closed_loop),
+        cmocka_unit_test(test_bench_wave),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }
