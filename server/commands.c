@@ -593,7 +593,7 @@ static void bench_usage(FILE *f)
             "      --wave S       S prompts in one step (S x P <= 8192 rows; default 0: none)\n"
             "      --threads T    compute threads, pinned one per core (default: all cores)\n"
             "      --reference    the scalar reference path (no repacked kernels)\n"
-            "      --profile      time each phase of the decode steps (ms per step)\n"
+            "      --profile      time each phase: of the prefill, per decode step, per wave step (ms)\n"
             "      --kv-type T    KV cache elements, f16 or f32 (default f16)\n"
             "      --json         one JSON object on stdout instead of text\n"
             "      --concurrency K, --rate R, --no-serial (skip the one-at-a-time run), --seed S\n"
@@ -822,6 +822,18 @@ static int bench_concurrency(const char *path, const struct sbench *b, bool seri
     return 0;
 }
 
+/* The phases' ms between two fwd_profile readings, per one of `steps`, as
+ * "qkv 1.2, ..." or with json as "\"qkv\":1.200,...". */
+static void profile_text(char *out, size_t len, const double a[FWD_PHASES],
+                         const double b[FWD_PHASES], int32_t steps, bool json)
+{
+    size_t o = 0;
+    for (int p = 0; p < FWD_PHASES && o < len; p++)
+        o += (size_t)snprintf(out + o, len - o, json ? "%s\"%s\":%.3f" : "%s%s %.2f",
+                              p ? (json ? "," : ", ") : "", fwd_phase_name((enum fwd_phase)p),
+                              (b[p] - a[p]) * 1e3 / steps);
+}
+
 /* Rows of bench's wave step at most (each row needs about ten activation
  * rows of the model's widths in the forward pass's buffers). */
 #define BENCH_WAVE_ROWS 8192
@@ -975,26 +987,23 @@ int cmd_bench(int argc, char **argv)
     double t3 = now_s();
     if (rc) goto fail;
     fwd_profile(f, prof1);
-    double wave_ms = 0;
+    double wave_ms = 0, prof2[FWD_PHASES];
     bool wave_exact = true;
     if (n_wave > 0 && (rc = bench_wave(f, kv, n_wave, n_prompt, V, rows, logits, single, &wave_ms,
                                        &wave_exact, err, sizeof err)))
         goto fail;
+    fwd_profile(f, prof2);
     char wave_json[160] = "";
     if (n_wave > 0)
         snprintf(wave_json, sizeof wave_json,
                  ",\"wave_prompts\":%d,\"wave_ms\":%.3f,\"wave_tok_s\":%.3f,\"wave_exact\":%s",
                  n_wave, wave_ms, wave_rows / (wave_ms / 1e3), wave_exact ? "true" : "false");
-    char prof_text[1024] = "", pre_text[1024] = "";
-    if (profile) { /* ms per decode step, and ms of the whole prefill */
-        size_t o = 0, q = 0;
-        for (int p = 0; p < FWD_PHASES; p++) {
-            const char *sep = p ? (json ? "," : ", ") : "", *name = fwd_phase_name((enum fwd_phase)p);
-            o += (size_t)snprintf(prof_text + o, sizeof prof_text - o, json ? "%s\"%s\":%.3f" : "%s%s %.2f",
-                                  sep, name, (prof1[p] - prof0[p]) * 1e3 / n_gen);
-            q += (size_t)snprintf(pre_text + q, sizeof pre_text - q, json ? "%s\"%s\":%.3f" : "%s%s %.1f",
-                                  sep, name, (prof0[p] - warm[p]) * 1e3);
-        }
+    /* with --profile: ms per decode step, of the whole prefill, per wave step */
+    char prof_text[1024] = "", pre_text[1024] = "", wave_text[1024] = "";
+    if (profile) {
+        profile_text(prof_text, sizeof prof_text, prof0, prof1, n_gen, json);
+        profile_text(pre_text, sizeof pre_text, warm, prof0, 1, json);
+        profile_text(wave_text, sizeof wave_text, prof1, prof2, 4, json); /* bench_wave's 4 */
     }
     const double prefill = n_prompt / (t1 - t0), decode = (double)n_batch * n_gen / (t3 - t2);
     const double rss = peak_rss_kib() / 1024.0, file = (double)gguf_file_size(m->gguf) / (1 << 20);
@@ -1006,12 +1015,13 @@ int cmd_bench(int argc, char **argv)
                "\"prompt\":%d,\"batch\":%d,\"gen\":%d,\"prefill_tok_s\":%.3f,\"decode_tok_s\":%.3f,"
                "\"peak_rss_mib\":%.1f,\"file_mib\":%.1f,\"path\":\"%s\",\"isa\":\"%s\",\"kv_type\":"
                "\"%s\",\"lut_min_tokens\":%s"
-               "%s%s%s%s%s%s%s}\n",
+               "%s%s%s%s%s%s%s%s%s%s}\n",
                path, m->arch_name, m->hp.n_embd, m->hp.n_layer, n_threads, n_prompt, n_batch, n_gen,
                prefill, decode, rss, file, reference ? "reference" : "kernels", kern_describe(),
                kv_type_name(kv->type), lut_min, profile ? ",\"decode_ms_per_step\":{" : "", prof_text,
                profile ? "}" : "", profile ? ",\"prefill_ms\":{" : "", pre_text,
-               profile ? "}" : "", wave_json);
+               profile ? "}" : "", wave_json, profile && n_wave > 0 ? ",\"wave_ms_per_step\":{" : "",
+               wave_text, profile && n_wave > 0 ? "}" : "");
     } else {
         printf("model %s (%s, hidden %d, %d layers), %d threads, %s path (%s), %s KV\n", path,
                m->arch_name, m->hp.n_embd, m->hp.n_layer, n_threads,
@@ -1028,6 +1038,7 @@ int cmd_bench(int argc, char **argv)
                    wave_exact ? "yes" : "NO");
         printf("memory:  peak RSS %.1f MiB, model file %.1f MiB\n", rss, file);
         if (profile) printf("prefill ms:         %s\ndecode ms per step: %s\n", pre_text, prof_text);
+        if (profile && n_wave > 0) printf("wave ms per step:   %s\n", wave_text);
     }
     exit_code = 0;
 fail:

@@ -232,7 +232,7 @@ static void test_bench_wave(void **state)
 {
     (void)state;
     char *m = stories(), args[1024], *out, *err;
-    snprintf(args, sizeof args, "bench -m %s --prompt 8 --gen 2 --wave 3 --threads 2 --json", m);
+    snprintf(args, sizeof args, "bench -m %s --prompt 8 --gen 2 --wave 3 --threads 2 --json --profile", m);
     assert_int_equal(run(args, NULL, &out, &err), 0);
     json_error_t je;
     json_t *j = json_loads(out, 0, &je);
@@ -241,6 +241,19 @@ static void test_bench_wave(void **state)
     assert_true(json_is_true(json_object_get(j, "wave_exact")));
     assert_true(json_number_value(json_object_get(j, "wave_ms")) > 0);
     assert_true(json_number_value(json_object_get(j, "wave_tok_s")) > 0);
+    /* --profile: the wave step's phases, the same ones as the decode step's */
+    json_t *wp = json_object_get(j, "wave_ms_per_step"), *dp = json_object_get(j, "decode_ms_per_step");
+    assert_true(json_is_object(wp) && json_is_object(dp));
+    assert_int_equal(json_object_size(wp), json_object_size(dp));
+    const char *key;
+    json_t *v;
+    double sum = 0;
+    json_object_foreach(dp, key, v)
+    {
+        assert_true(json_is_number(json_object_get(wp, key)));
+        sum += json_number_value(json_object_get(wp, key));
+    }
+    assert_true(sum > 0);
     json_decref(j);
     free(out), free(err);
     snprintf(args, sizeof args, "bench -m %s --prompt 64 --wave 129", m);
