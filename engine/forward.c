@@ -78,6 +78,9 @@ struct fwd_thread {
     float *scores;  /* (att_rows x heads per KV head, n_ctx) attention scores */
     float *att_ws;  /* attn_rows workspace, 64-byte aligned */
     void *ws;       /* vlut workspace, 64-byte aligned */
+    /* the activations of the token block this worker's multiply-add chunks
+     * run over: xq's own rows, or their padded copy in ws (mad_chunk) */
+    struct vlut_mad_x mx;
     float *glu;     /* (MM_MAD_TOKENS_AMX x MM_GLU_ROWS) up of one range of rows */
 };
 
@@ -88,6 +91,7 @@ struct fwd {
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *out;
     int8_t *xq;       /* (R, width) int8 activations */
     float *xs;        /* (R) their scales: x = xq / xs */
+    int32_t *xsum;    /* (R) their sums, for the multiply-add kernels (quantize_row) */
     int64_t xq_cols;  /* width of the rows now in xq */
     float *rope_freq; /* (n_rot/2) rotation frequency of each pair */
     float *rope_cs;   /* (R, n_rot) cos, sin of each row's angles, for every layer */
@@ -166,7 +170,8 @@ static int32_t max3(int32_t a, int32_t b, int32_t c)
  * 3 runs each, noisy machine): 314-401 ms untouched, 316-340 touched. */
 static void *malloc_touched(size_t bytes)
 {
-    void *p = malloc(bytes);
+    bytes = (bytes + 63) & ~(size_t)63; /* 64-byte aligned: xq's rows are kernel rows */
+    void *p = aligned_alloc(64, bytes);
     if (p) memset(p, 0, bytes);
     return p;
 }
@@ -206,6 +211,7 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct
     f->out = malloc_touched(R * E * sizeof(float));
     f->xq = malloc_touched(R * W);
     f->xs = malloc(R * sizeof(float));
+    f->xsum = malloc(R * sizeof(int32_t));
     /* q, k, v (or gate, up) of one region each get their own part */
     const size_t yw = QD + 2 * KVD > 2 * F ? QD + 2 * KVD : 2 * F;
     f->yi = malloc_touched(R * (yw > E ? yw : E) * sizeof(int32_t));
@@ -230,9 +236,9 @@ int fwd_new(const struct model *m, int32_t max_rows, int32_t n_ctx, const struct
     f->orows = malloc(R * sizeof *f->orows);
     f->rope_cs = malloc(R * (size_t)(hp->n_rot > 0 ? hp->n_rot : 1) * sizeof(float));
     f->th = calloc((size_t)f->nth, sizeof *f->th);
-    bool ok = f->blocks && f->orows && f->rope_cs && f->x && f->xb && f->q && f->k && f->v && f->att && f->hb &&
-              f->hb2 && f->out && f->xq && f->xs && f->yi && f->hq && f->hd && f->hs &&
-              f->rope_freq && f->th;
+    bool ok = f->blocks && f->orows && f->rope_cs && f->x && f->xb && f->q && f->k && f->v &&
+              f->att && f->hb && f->hb2 && f->out && f->xq && f->xs && f->xsum && f->yi && f->hq &&
+              f->hd && f->hs && f->rope_freq && f->th;
     for (int t = 0; ok && t < f->nth; t++) {
         struct fwd_thread *th = &f->th[t];
         th->wrow = malloc(W * sizeof(float));
@@ -283,6 +289,7 @@ void fwd_free(struct fwd *f)
     free(f->out);
     free(f->xq);
     free(f->xs);
+    free(f->xsum);
     free(f->yi);
     free(f->hq);
     free(f->hd);
@@ -485,8 +492,8 @@ static bool kernel_region(const struct mm_region *reg)
     return true;
 }
 
-/* Gate and up on the PANEL multiply-add kernel for tokens [n0, n1) (the
- * workspace holds them prepared) and rows [r0, r1) of both (r0 a multiple
+/* Gate and up on the PANEL multiply-add kernel for tokens [n0, n1) (th->mx
+ * holds them, mad_chunk) and rows [r0, r1) of both (r0 a multiple
  * of 16), MM_GLU_ROWS rows at a time: gate straight into its output (hb),
  * up into th->glu, and the gated activation in place in hb while both are
  * in cache. The same operations as writing both to hb / hb2 and running
@@ -506,17 +513,16 @@ static void glu_rect(const struct mm_region *reg, struct fwd_thread *th, int64_t
     for (int64_t r = r0; r < r1; r += MM_GLU_ROWS) {
         const int64_t e = r + MM_GLU_ROWS < r1 ? r + MM_GLU_ROWS : r1;
         float *g = reg->mm[0].y + n0 * ldy + r;
-        vlut_mad_run_dequant_at(&wg->vl, nt, wg->row_scale, dg, g, ldy, r, e, th->ws, f->ws_size);
-        vlut_mad_run_dequant_at(&wu->vl, nt, wu->row_scale, du, u, MM_GLU_ROWS, r, e, th->ws,
-                                f->ws_size);
+        vlut_mad_run_dequant_at(&wg->vl, nt, wg->row_scale, dg, g, ldy, r, e, &th->mx);
+        vlut_mad_run_dequant_at(&wu->vl, nt, wu->row_scale, du, u, MM_GLU_ROWS, r, e, &th->mx);
         gated_act(f, g, ldy, u, MM_GLU_ROWS, (int32_t)nt, 0, e - r);
     }
 }
 
 /* Tokens [n0, n1) x rows [r0[i], r1[i]) of each matmul of the region: the
  * int32 products through the Vec-LUT kernel (all matmuls sharing its
- * tables) or the multiply-add kernel (whose workspace already holds tokens
- * n0..n1-1 prepared: vlut_mad_prepare), back to floats, and the gated
+ * tables) or the multiply-add kernel (over th->mx, which mad_chunk set to
+ * tokens n0..n1-1), back to floats, and the gated
  * activation for gate/up (the same rows of both). */
 static void mm_rect(const struct mm_region *reg, int ith, int64_t n0, int64_t n1, bool lut,
                     const int64_t r0[3], const int64_t r1[3])
@@ -548,11 +554,10 @@ static void mm_rect(const struct mm_region *reg, int ith, int64_t n0, int64_t n1
             for (int64_t n = 0; n < nt; n++)
                 d[n] = w->scale / f->xs[n0 + n];
             vlut_mad_run_dequant(&w->vl, nt, w->row_scale, d, t->y + n0 * t->ldy, t->ldy,
-                                 parts[j].m0, parts[j].m1, th->ws, f->ws_size);
+                                 parts[j].m0, parts[j].m1, &th->mx);
             continue;
         }
-        if (!lut)
-            vlut_mad_run(parts[j].w, nt, parts[j].y, parts[j].m0, parts[j].m1, th->ws, f->ws_size);
+        if (!lut) vlut_mad_run(parts[j].w, nt, parts[j].y, parts[j].m0, parts[j].m1, &th->mx);
         kern_ops()->act_dequant(parts[j].y, w->rows, nt, parts[j].m0, parts[j].m1, w->row_scale,
                                 f->xs + n0, w->scale, t->y + n0 * t->ldy, t->ldy);
     }
@@ -589,8 +594,11 @@ static void mad_chunk(const struct mm_region *reg, int ith, int64_t tb, int64_t 
     const int64_t N = reg->mm[0].N, K = reg->mm[0].w->cols;
     const int64_t n0 = reg->nl + tb * reg->mad_tokens;
     const int64_t n1 = n0 + reg->mad_tokens < N ? n0 + reg->mad_tokens : N;
-    if (tb != *prepared) { /* this worker's copy of the block's activations */
-        vlut_mad_prepare(f->xq + n0 * K, n1 - n0, K, f->th[ith].ws, f->ws_size);
+    if (tb != *prepared) { /* xq's rows as they are, or this worker's padded copy */
+        struct fwd_thread *th = &f->th[ith];
+        const int8_t *x = f->xq + n0 * K;
+        th->mx = vlut_mad_direct(K) ? (struct vlut_mad_x){x, K, f->xsum + n0}
+                                    : vlut_mad_prepare(x, n1 - n0, K, th->ws, f->ws_size);
         *prepared = tb;
     }
     int i = 0;
@@ -707,12 +715,16 @@ static void matmul1(struct fwd *f, enum fwd_phase phase, const struct model_weig
 }
 
 /* Per-token int8 quantization (act.h) of row n (K values at x) into f->xq /
- * f->xs. */
+ * f->xs; on the kernel path with rows the multiply-add kernels can read in
+ * place (vlut_mad_direct), their sum into f->xsum as well. */
 static void quantize_row(struct fwd *f, const float *x, int32_t n, int64_t K)
 {
     void (*quant)(const float *, int64_t, int8_t *, float *) =
         f->opt.reference ? act_quant_i8_ref : kern_ops()->act_quant_i8;
-    quant(x, K, f->xq + (size_t)n * K, &f->xs[n]);
+    int8_t *q = f->xq + (size_t)n * K;
+    quant(x, K, q, &f->xs[n]);
+    if (!f->opt.reference && vlut_mad_direct(K))
+        f->xsum[n] = kern_ops()->vlut_mad_pad(q, K, K, NULL);
 }
 
 /* Row-parallel work between the matmuls, one region per kind; each thread

@@ -353,7 +353,12 @@ void vlut_gemm_lut(const struct vlut_weights *w, const int8_t *x, int64_t N, int
     vlut_gemm_multi(&part, 1, x, N, ws, ws_size);
 }
 
-void vlut_mad_prepare(const int8_t *x, int64_t N, int64_t K, void *ws, size_t ws_size)
+bool vlut_mad_direct(int64_t K)
+{
+    return K >= 1 && K % VLUT_MAD_BLOCK == 0;
+}
+
+struct vlut_mad_x vlut_mad_prepare(const int8_t *x, int64_t N, int64_t K, void *ws, size_t ws_size)
 {
     VLUT_REQUIRE(x && ws && N >= 1 && K >= 1);
     VLUT_REQUIRE(((uintptr_t)ws & 63) == 0);
@@ -364,52 +369,59 @@ void vlut_mad_prepare(const int8_t *x, int64_t N, int64_t K, void *ws, size_t ws
     int32_t *xsum = mad_xsum(ws, N, xs);
     for (int64_t t = 0; t < N; t++)
         xsum[t] = ops->vlut_mad_pad(x + t * K, K, xs, xpad + t * xs);
+    return (struct vlut_mad_x){xpad, xs, xsum};
+}
+
+/* The checks every vlut_mad_run* makes of its activations. */
+static void check_mad_x(const struct vlut_weights *w, const struct vlut_mad_x *a)
+{
+    VLUT_REQUIRE(a && a->x && a->xsum && ((uintptr_t)a->x & 63) == 0);
+    VLUT_REQUIRE(a->stride % VLUT_MAD_BLOCK == 0 && a->stride >= mad_x_stride(w->cols));
 }
 
 void vlut_mad_run(const struct vlut_weights *w, int64_t N, int32_t *y, int64_t m0, int64_t m1,
-                  void *ws, size_t ws_size)
+                  const struct vlut_mad_x *a)
 {
-    VLUT_REQUIRE(w && (w->mad || w->panel) && y && ws && N >= 1);
+    VLUT_REQUIRE(w && (w->mad || w->panel) && y && N >= 1);
     VLUT_REQUIRE(0 <= m0 && m0 <= m1 && m1 <= w->rows);
-    VLUT_REQUIRE(ws_size >= mad_ws_size(N, w->cols));
+    check_mad_x(w, a);
     const int64_t M = w->rows, K = w->cols, rows = m1 - m0;
     if (rows == 0) return;
     const int64_t row_bytes = vlut_mad_row_bytes(K);
-    const int64_t nblocks = row_bytes / VLUT_MAD_BLOCK_BYTES, xs = mad_x_stride(K);
-    const int8_t *xpad = ws;
-    const int32_t *xsum = mad_xsum(ws, N, xs);
+    const int64_t nblocks = row_bytes / VLUT_MAD_BLOCK_BYTES;
     if (w->panel) {
-        kern_ops()->vlut_mad_panels(w->panel, row_bytes / 4, m0, m1, xpad, xs, N, xsum, y, M, NULL);
+        kern_ops()->vlut_mad_panels(w->panel, row_bytes / 4, m0, m1, a->x, a->stride, N, a->xsum, y,
+                                    M, NULL);
         return;
     }
-    kern_ops()->vlut_mad_rows(w->mad + m0 * row_bytes, row_bytes, nblocks, rows, xpad, xs, N, xsum,
-                              y + m0, M);
+    kern_ops()->vlut_mad_rows(w->mad + m0 * row_bytes, row_bytes, nblocks, rows, a->x, a->stride, N,
+                              a->xsum, y + m0, M);
 }
 
 void vlut_mad_run_dequant(const struct vlut_weights *w, int64_t N, const float *rs, const float *d,
-                          float *y, int64_t ldy, int64_t m0, int64_t m1, void *ws, size_t ws_size)
+                          float *y, int64_t ldy, int64_t m0, int64_t m1,
+                          const struct vlut_mad_x *a)
 {
-    VLUT_REQUIRE(w && w->panel && rs && d && y && ws && N >= 1);
+    VLUT_REQUIRE(w && w->panel && rs && d && y && N >= 1);
     VLUT_REQUIRE(0 <= m0 && m0 <= m1 && m1 <= w->rows);
-    VLUT_REQUIRE(ws_size >= mad_ws_size(N, w->cols));
-    const int64_t xs = mad_x_stride(w->cols);
+    check_mad_x(w, a);
     const struct vlut_epilogue ep = {rs, d, y};
-    kern_ops()->vlut_mad_panels(w->panel, vlut_mad_row_bytes(w->cols) / 4, m0, m1, ws, xs, N,
-                                mad_xsum(ws, N, xs), NULL, ldy, &ep);
+    kern_ops()->vlut_mad_panels(w->panel, vlut_mad_row_bytes(w->cols) / 4, m0, m1, a->x,
+                                a->stride, N, a->xsum, NULL, ldy, &ep);
 }
 
 void vlut_mad_run_dequant_at(const struct vlut_weights *w, int64_t N, const float *rs,
                              const float *d, float *y, int64_t ldy, int64_t m0, int64_t m1,
-                             void *ws, size_t ws_size)
+                             const struct vlut_mad_x *a)
 {
-    VLUT_REQUIRE(w && w->panel && rs && d && y && ws && N >= 1);
+    VLUT_REQUIRE(w && w->panel && rs && d && y && N >= 1);
     VLUT_REQUIRE(0 <= m0 && m0 <= m1 && m1 <= w->rows && m0 % VLUT_PANEL_ROWS == 0);
-    VLUT_REQUIRE(ws_size >= mad_ws_size(N, w->cols));
-    const int64_t xs = mad_x_stride(w->cols), nkb = vlut_mad_row_bytes(w->cols) / 4;
+    check_mad_x(w, a);
+    const int64_t nkb = vlut_mad_row_bytes(w->cols) / 4;
     /* the panels from m0's on, as if they were a matrix of m1 - m0 rows */
     const struct vlut_epilogue ep = {rs + m0, d, y};
-    kern_ops()->vlut_mad_panels(w->panel + m0 / VLUT_PANEL_ROWS * nkb * 64, nkb, 0, m1 - m0, ws, xs,
-                                N, mad_xsum(ws, N, xs), NULL, ldy, &ep);
+    kern_ops()->vlut_mad_panels(w->panel + m0 / VLUT_PANEL_ROWS * nkb * 64, nkb, 0, m1 - m0, a->x,
+                                a->stride, N, a->xsum, NULL, ldy, &ep);
 }
 
 void vlut_gemm_mad(const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t *y, int64_t m0,
@@ -418,8 +430,8 @@ void vlut_gemm_mad(const struct vlut_weights *w, const int8_t *x, int64_t N, int
     check_call(w, x, N, y, m0, m1, ws, ws_size);
     VLUT_REQUIRE(w->mad != NULL || w->panel != NULL);
     if (m1 == m0) return;
-    vlut_mad_prepare(x, N, w->cols, ws, ws_size);
-    vlut_mad_run(w, N, y, m0, m1, ws, ws_size);
+    const struct vlut_mad_x a = vlut_mad_prepare(x, N, w->cols, ws, ws_size);
+    vlut_mad_run(w, N, y, m0, m1, &a);
 }
 
 void vlut_gemm(const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t *y, int64_t m0,
@@ -458,8 +470,10 @@ int32_t vlut_mad_pad_ref(const int8_t *x, int64_t K, int64_t xs, int8_t *xpad)
     int32_t s = 0;
     for (int64_t k = 0; k < K; k++)
         s += x[k];
-    memcpy(xpad, x, (size_t)K);
-    memset(xpad + K, 0, (size_t)(xs - K));
+    if (xpad) {
+        memcpy(xpad, x, (size_t)K);
+        memset(xpad + K, 0, (size_t)(xs - K));
+    }
     return s;
 }
 

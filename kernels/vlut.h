@@ -236,25 +236,38 @@ void vlut_gemm_lut(const struct vlut_weights *w, const int8_t *x, int64_t N, int
                    int64_t m1, void *ws, size_t ws_size);
 void vlut_gemm_mad(const struct vlut_weights *w, const int8_t *x, int64_t N, int32_t *y, int64_t m0,
                    int64_t m1, void *ws, size_t ws_size);
+/* Activations as the multiply-add kernels read them: row t (of N) at
+ * x + t * stride, 64-byte aligned, stride a multiple of VLUT_MAD_BLOCK and
+ * at least K rounded up to one, zeros from K on; xsum[t] is row t's sum. */
+struct vlut_mad_x {
+    const int8_t *x;
+    int64_t stride;
+    const int32_t *xsum;
+};
 /* vlut_gemm_mad in two steps, for a caller that runs several row ranges (or
  * matrices of the same K) over the same activations: vlut_mad_prepare pads
- * x (N x K) into ws once; vlut_mad_run then computes rows [m0, m1) of y
- * from it, as vlut_gemm_mad would. ws must stay untouched in between
- * (vlut_mad_run only reads it). */
-void vlut_mad_prepare(const int8_t *x, int64_t N, int64_t K, void *ws, size_t ws_size);
+ * x (N x K) into ws once and returns where; vlut_mad_run then computes rows
+ * [m0, m1) of y from it, as vlut_gemm_mad would. ws must stay untouched in
+ * between (vlut_mad_run only reads it). When vlut_mad_direct(K), rows of K
+ * int8 stored back to back already are such rows (if 64-byte aligned), and
+ * a caller that has their sums (vlut_mad_pad with no xpad) can skip the
+ * copy. */
+bool vlut_mad_direct(int64_t K);
+struct vlut_mad_x vlut_mad_prepare(const int8_t *x, int64_t N, int64_t K, void *ws, size_t ws_size);
 void vlut_mad_run(const struct vlut_weights *w, int64_t N, int32_t *y, int64_t m0, int64_t m1,
-                  void *ws, size_t ws_size);
+                  const struct vlut_mad_x *a);
 /* vlut_mad_run with act_dequant fused (PANEL layout only: w->panel set):
  * y[n*ldy + m] = ((float)dot(n, m) * rs[m]) * d[n] for m in [m0, m1), the
  * floats act_dequant would give from vlut_mad_run's int32 results. */
 void vlut_mad_run_dequant(const struct vlut_weights *w, int64_t N, const float *rs, const float *d,
-                          float *y, int64_t ldy, int64_t m0, int64_t m1, void *ws, size_t ws_size);
+                          float *y, int64_t ldy, int64_t m0, int64_t m1,
+                          const struct vlut_mad_x *a);
 /* vlut_mad_run_dequant with the output shifted to start at row m0 (a
  * multiple of VLUT_PANEL_ROWS): y[n*ldy + m - m0], rs still indexed by m.
  * For a small buffer that holds one range of rows for all N tokens. */
 void vlut_mad_run_dequant_at(const struct vlut_weights *w, int64_t N, const float *rs,
                              const float *d, float *y, int64_t ldy, int64_t m0, int64_t m1,
-                             void *ws, size_t ws_size);
+                             const struct vlut_mad_x *a);
 
 /* The float epilogue of vlut_mad_panels and vlut_mad_run_dequant: row
  * scales (indexed by output row), per-token factors d[t] = scale / xs[t]
@@ -299,7 +312,8 @@ struct vlut_epilogue {
  *   quarters with shifts; the _gfni one with one vgf2p8affineqb each (GFNI,
  *   chosen at start when the CPU has it).
  * vlut_mad_pad: xpad[k] = x[k] for k < K, 0 for K <= k < xs (xs a multiple
- *   of 64, xpad 64-byte aligned); returns the sum of x[0..K). */
+ *   of 64, xpad 64-byte aligned); returns the sum of x[0..K). With xpad
+ *   NULL, only the sum (xs = K). */
 void vlut_lut_gather_ref(const int8_t *x, int64_t K, int nt, int64_t k0, int kt, int16_t *xg);
 void vlut_lut_store_ref(const int32_t *acc, int64_t rows, int nt, int32_t *y, int64_t ldy);
 void vlut_lut_gather_avx2(const int8_t *x, int64_t K, int nt, int64_t k0, int kt, int16_t *xg);

@@ -264,7 +264,7 @@ int32_t vlut_mad_pad_avx2(const int8_t *x, int64_t K, int64_t xs, int8_t *xpad)
             if (k < K) memcpy(tail, x + k, (size_t)(K - k));
             v = _mm256_loadu_si256((const __m256i *)tail);
         }
-        _mm256_store_si256((__m256i *)(xpad + k), v);
+        if (xpad) _mm256_store_si256((__m256i *)(xpad + k), v);
         /* byte pairs (|.| <= 256) then int16 pairs into int32: no saturation */
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, v), ones16));
     }

@@ -206,7 +206,7 @@ int32_t vlut_mad_pad_avx512(const int8_t *x, int64_t K, int64_t xs, int8_t *xpad
         const int64_t left = K - k;
         const __mmask64 m = left >= 64 ? ~(__mmask64)0 : left > 0 ? ((__mmask64)1 << left) - 1 : 0;
         const __m512i v = _mm512_maskz_loadu_epi8(m, x + k);
-        _mm512_store_si512(xpad + k, v);
+        if (xpad) _mm512_store_si512(xpad + k, v);
         acc = dpbusd(acc, ones, v);
     }
     return _mm512_reduce_add_epi32(acc);

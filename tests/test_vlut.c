@@ -434,7 +434,8 @@ static void test_worst_case_no_overflow(void **state)
 
 /* The multiply-add driver's row padding: every ISA copies the row, zeroes
  * the padding up to xs and returns the row's exact sum, at awkward lengths
- * and at both extremes (all -128: the most negative sum). */
+ * and at both extremes (all -128: the most negative sum); with no xpad, the
+ * same sum alone (the forward pass's rows read in place). */
 static void test_mad_pad(void **state)
 {
     (void)state;
@@ -459,6 +460,7 @@ static void test_mad_pad(void **state)
                 for (int64_t k = K; k < xs; k++)
                     assert_int_equal(pad[k], 0);
                 assert_int_equal((uint8_t)pad[xs], 0x5a); /* nothing past xs */
+                assert_int_equal(kern_ops()->vlut_mad_pad(x, K, K, NULL), want);
             }
         }
         set_isa(kern_isa_best());
